@@ -1,0 +1,122 @@
+"""`${VAR}` substitution with Docker Compose's meaning. Substitution only: no shell, no code.
+
+Supported: ``$$`` (a literal ``$``), ``$VAR``, ``${VAR}``, ``${VAR:-default}`` (unset or
+empty), ``${VAR-default}`` (unset), ``${VAR:?message}`` / ``${VAR?message}`` (error),
+``${VAR:+alt}`` / ``${VAR+alt}`` (alternative), with nested expressions in the words.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_OPERATORS = (":-", ":?", ":+", "-", "?", "+")
+
+
+class InterpolationError(ValueError):
+    """A `${...}` expression is malformed or a required variable is missing."""
+
+
+class Interpolator:
+    """Expands expressions against ``env``; unset plain variables go to ``on_missing``.
+
+    ``on_missing(name)`` returns the replacement (normally ``""`` after a warning) or
+    raises InterpolationError (strict mode).
+    """
+
+    def __init__(self, env: Mapping[str, str], on_missing: Callable[[str], str]) -> None:
+        self.env = env
+        self.on_missing = on_missing
+
+    def expand(self, text: str) -> str:
+        out, end = self._expand(text, 0, stop_at_brace=False)
+        return out
+
+    def _expand(self, text: str, pos: int, *, stop_at_brace: bool) -> tuple[str, int]:
+        parts: list[str] = []
+        i = pos
+        n = len(text)
+        while i < n:
+            ch = text[i]
+            if ch == "}" and stop_at_brace:
+                return "".join(parts), i
+            if ch != "$":
+                j = i
+                while j < n and text[j] != "$" and not (stop_at_brace and text[j] == "}"):
+                    j += 1
+                parts.append(text[i:j])
+                i = j
+                continue
+            nxt = text[i + 1] if i + 1 < n else ""
+            if nxt == "$":
+                parts.append("$")
+                i += 2
+            elif nxt == "{":
+                value, i = self._braced(text, i + 2)
+                parts.append(value)
+            elif match := _NAME.match(text, i + 1):
+                parts.append(self._plain(match.group()))
+                i = match.end()
+            else:
+                raise InterpolationError(
+                    f'invalid interpolation in "{text}": a lone "$" (write "$$" for a literal $)'
+                )
+        if stop_at_brace:
+            raise InterpolationError(f'invalid interpolation in "{text}": missing closing "}}"')
+        return "".join(parts), i
+
+    def _braced(self, text: str, pos: int) -> tuple[str, int]:
+        match = _NAME.match(text, pos)
+        if not match:
+            raise InterpolationError(
+                f'invalid interpolation in "{text}": expected a variable name after "${{"'
+            )
+        name = match.group()
+        i = match.end()
+        if i < len(text) and text[i] == "}":
+            return self._plain(name), i + 1
+        op = next((o for o in _OPERATORS if text.startswith(o, i)), None)
+        if op is None:
+            raise InterpolationError(
+                f'invalid interpolation in "{text}": unexpected "{text[i:i + 1] or "end"}" after '
+                f'"${{{name}" (use ${{{name}}}, ${{{name}:-default}} or ${{{name}:?message}})'
+            )
+        # The word is expanded eagerly so that nesting errors show even when unused.
+        word, end = self._expand(text, i + len(op), stop_at_brace=True)
+        value = self.env.get(name)
+        empty_counts = op.startswith(":")
+        is_set = value is not None and (value != "" or not empty_counts)
+        base = op.lstrip(":")
+        if base == "-":
+            result = value if is_set else word
+        elif base == "+":
+            result = word if is_set else ""
+        else:  # "?"
+            if not is_set:
+                state = "unset or empty" if empty_counts else "unset"
+                raise InterpolationError(
+                    f"required variable {name} is {state}: {word or 'set it in the environment or .env'}"
+                )
+            result = value
+        return result or "", end + 1
+
+    def _plain(self, name: str) -> str:
+        value = self.env.get(name)
+        if value is None:
+            return self.on_missing(name)
+        return value
+
+
+def walk_strings(
+    data: Any, fn: Callable[[str, tuple[str | int, ...]], str], path: tuple[str | int, ...] = ()
+) -> Any:
+    """Return a copy of ``data`` with ``fn(value, path)`` applied to every string value."""
+    if isinstance(data, dict):
+        return {k: walk_strings(v, fn, (*path, k)) for k, v in data.items()}
+    if isinstance(data, list):
+        return [walk_strings(v, fn, (*path, i)) for i, v in enumerate(data)]
+    if isinstance(data, str):
+        return fn(data, path)
+    return data

@@ -1,0 +1,336 @@
+"""The load pipeline: find files -> parse -> interpolate -> merge -> validate -> graph check.
+
+Every problem of one load is collected and raised together as one ConfigError.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dotenv import dotenv_values
+from pydantic import BaseModel, ValidationError
+
+from ..errors import ConfigError, Diagnostic, Location, UsageError
+from . import models
+from .interpolate import InterpolationError, Interpolator, walk_strings
+from .merge import merge, merge_positions
+from .source import PathKey, Source, dotted, parse_file
+
+SERVICES_FILE = "services.yaml"
+DEFAULT_ENV = "dev"
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """A validated stack and where it came from."""
+
+    root: Path
+    file: Path
+    files: tuple[str, ...]
+    env: str
+    project: str
+    spec: models.StackFile
+    dotenv: Mapping[str, str]
+    warnings: tuple[str, ...] = ()
+    locations: Mapping[PathKey, Location] = field(default_factory=dict)
+
+    def location(self, *path: str | int) -> Location | None:
+        return self.locations.get(tuple(path))
+
+
+def find_services_file(start: Path) -> Path:
+    """Walk up from ``start`` to the first folder holding services.yaml (as git and compose do)."""
+    here = start.resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / SERVICES_FILE
+        if candidate.is_file():
+            return candidate
+    raise UsageError(
+        f"no {SERVICES_FILE} found in {start} or any folder above it",
+        hint="run the command inside a project, or pass -f path/to/services.yaml",
+    )
+
+
+def project_name(data: Mapping[str, Any], root: Path) -> str:
+    name = data.get("name")
+    if isinstance(name, str) and name:
+        return name
+    slug = re.sub(r"[^a-z0-9_-]+", "-", root.name.lower()).strip("-_")
+    return slug or "stack"
+
+
+def available_envs(root: Path, project: str) -> list[str]:
+    folder = root / "config"
+    prefix = f"{project}."
+    if not folder.is_dir():
+        return []
+    return sorted(
+        p.name[len(prefix) : -len(".yaml")]
+        for p in folder.glob(f"{project}.*.yaml")
+        if p.name.startswith(prefix)
+    )
+
+
+def _display(path: Path, cwd: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(cwd.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _read_dotenv(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        return {}
+    return {k: v for k, v in dotenv_values(path, interpolate=True).items() if v is not None}
+
+
+def load(
+    file: Path | None = None,
+    env: str | None = None,
+    *,
+    cwd: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> LoadedConfig:
+    """Load, merge and validate the stack; raise ConfigError with every problem found."""
+    cwd = cwd or Path.cwd()
+    environ = os.environ if environ is None else environ
+    if file is None:
+        file = find_services_file(cwd)
+    elif file.is_dir():
+        file = file / SERVICES_FILE
+    if not file.is_file():
+        raise UsageError(f"{file}: no such file", hint="pass -f path/to/services.yaml")
+    file = file.resolve()
+    root = file.parent
+
+    base = parse_file(file, _display(file, cwd))
+    project = project_name(base.data, root)
+    explicit_env = env is not None or bool(environ.get("ZYRON_ENV"))
+    env = env or environ.get("ZYRON_ENV") or DEFAULT_ENV
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", env):
+        raise UsageError(f'invalid environment name "{env}" (use letters, digits, - and _)')
+
+    overlay_path = root / "config" / f"{project}.{env}.yaml"
+    envs = available_envs(root, project)
+    if not overlay_path.is_file() and explicit_env and (envs or env != DEFAULT_ENV):
+        listed = ", ".join(envs) if envs else "none"
+        raise UsageError(
+            f'no environment "{env}": {_display(overlay_path, cwd)} does not exist '
+            f"(environments: {listed})",
+            hint=f"create {_display(overlay_path, cwd)} or pick one of: {listed}",
+        )
+
+    sources = [base]
+    diagnostics: list[Diagnostic] = []
+    for extra in (root / "config" / "base.yaml", overlay_path):
+        if extra.is_file():
+            try:
+                sources.append(parse_file(extra, _display(extra, cwd)))
+            except ConfigError as exc:
+                diagnostics.extend(exc.diagnostics)
+
+    dotenv = {**_read_dotenv(root / ".env"), **_read_dotenv(root / f".env.{env}")}
+    variables = {**dotenv, **environ}
+    strict = _strict_flag(sources, variables)
+
+    warnings: list[str] = []
+    merged: Any = {}
+    values: dict[PathKey, Location] = {}
+    keys: dict[PathKey, Location] = {}
+    bad_paths: set[PathKey] = set()
+    for source in sources:
+        data = _interpolate(source, variables, strict, diagnostics, warnings, bad_paths)
+        merged = merge(merged, data)
+        values = merge_positions(values, source.values, data)
+        keys = merge_positions(keys, source.keys, data)
+    merged.setdefault("name", project)
+
+    spec: models.StackFile | None = None
+    try:
+        spec = models.StackFile.model_validate(merged)
+    except ValidationError as exc:
+        for diag in pydantic_diagnostics(exc, merged, values, keys):
+            if not any(diag.path == dotted(p) for p in bad_paths):
+                diagnostics.append(diag)
+    if spec is not None:
+        from ..graph import graph_diagnostics
+
+        diagnostics.extend(graph_diagnostics(spec, _dependency_locations(merged, values, keys)))
+    if diagnostics:
+        raise ConfigError(diagnostics)
+    assert spec is not None  # for the type checker: no diagnostics means validation passed
+    return LoadedConfig(
+        root=root,
+        file=file,
+        files=tuple(s.file for s in sources),
+        env=env,
+        project=project,
+        spec=spec,
+        dotenv=dotenv,
+        warnings=tuple(warnings),
+        locations={**keys, **values},
+    )
+
+
+def _dependency_locations(
+    data: Any, values: Mapping[PathKey, Location], keys: Mapping[PathKey, Location]
+) -> dict[tuple[str, str], Location]:
+    out: dict[tuple[str, str], Location] = {}
+    services = data.get("services")
+    if not isinstance(services, dict):
+        return out
+    for name, service in services.items():
+        deps = service.get("depends_on") if isinstance(service, dict) else None
+        base = ("services", name, "depends_on")
+        items = [deps] if isinstance(deps, str) else deps
+        if isinstance(items, list):
+            for i, dep in enumerate(items):
+                loc = values.get((*base, i)) or values.get(base)
+                if isinstance(dep, str) and loc:
+                    out[(name, dep)] = loc
+        elif isinstance(items, dict):
+            for dep in items:
+                loc = keys.get((*base, dep))
+                if loc:
+                    out[(name, str(dep))] = loc
+    return out
+
+
+def _strict_flag(sources: list[Source], variables: Mapping[str, str]) -> bool:
+    strict: Any = False
+    for source in sources:
+        orch = source.data.get("orchestrator")
+        if isinstance(orch, dict) and "strict" in orch:
+            strict = orch["strict"]
+    if isinstance(strict, str):
+        try:
+            strict = Interpolator(variables, lambda name: "").expand(strict)
+        except InterpolationError:
+            return True
+        return strict.strip().lower() in ("1", "true", "yes", "on")
+    return bool(strict)
+
+
+def _interpolate(
+    source: Source,
+    variables: Mapping[str, str],
+    strict: bool,
+    diagnostics: list[Diagnostic],
+    warnings: list[str],
+    bad_paths: set[PathKey],
+) -> Any:
+    current: list[PathKey] = [()]
+    warned: set[str] = set()
+
+    def missing(name: str) -> str:
+        if strict:
+            raise InterpolationError(
+                f"variable {name} is not set (strict mode: set it in the environment or .env, "
+                f"or give a default with ${{{name}:-default}})"
+            )
+        if name not in warned:
+            warned.add(name)
+            loc = source.values.get(current[0])
+            where = f"{loc}: " if loc else f"{source.file}: "
+            warnings.append(f"{where}variable {name} is not set; using an empty string")
+        return ""
+
+    interpolator = Interpolator(variables, missing)
+
+    def expand(value: str, path: PathKey) -> str:
+        if "$" not in value:
+            return value
+        current[0] = path
+        try:
+            return interpolator.expand(value)
+        except InterpolationError as exc:
+            diagnostics.append(Diagnostic(str(exc), dotted(path), source.values.get(path)))
+            bad_paths.add(path)
+            return value
+
+    return walk_strings(source.data, expand)
+
+
+def _vocabulary() -> list[str]:
+    words: set[str] = set()
+    for obj in vars(models).values():
+        if isinstance(obj, type) and issubclass(obj, BaseModel):
+            words.update(obj.model_fields)
+    return sorted(words)
+
+
+def pydantic_diagnostics(
+    exc: ValidationError,
+    data: Any,
+    values: Mapping[PathKey, Location],
+    keys: Mapping[PathKey, Location],
+) -> list[Diagnostic]:
+    """Turn pydantic's errors into located diagnostics, one per path."""
+    found: dict[PathKey, Diagnostic] = {}
+    vocabulary = _vocabulary()
+    for err in exc.errors():
+        path = _real_path(err["loc"], data)
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            key = str(path[-1]) if path else "?"
+            message = f'unknown key "{key}"'
+            close = difflib.get_close_matches(key, vocabulary, n=1)
+            message += f' (did you mean "{close[0]}"?)' if close else " (remove it)"
+            loc = keys.get(path) or values.get(path)
+        elif kind == "missing":
+            missing_key = str(err["loc"][-1])
+            message = f'missing required key "{missing_key}"'
+            loc = values.get(path)
+            if path and path[-1] == err["loc"][-1]:
+                path = path[:-1]
+                loc = values.get(path)
+        else:
+            message = err["msg"].removeprefix("Value error, ")
+            if kind not in ("value_error", "assertion_error"):
+                shown = err.get("input")
+                if not isinstance(shown, (dict, list)):
+                    message += f" (got {shown!r})"
+            loc = values.get(path) or _nearest(path, values)
+        if path not in found:
+            found[path] = Diagnostic(message, dotted(path), loc)
+    paths = list(found)
+    return [
+        d for p, d in found.items() if not any(len(o) > len(p) and o[: len(p)] == p for o in paths)
+    ]
+
+
+def _real_path(loc: tuple[Any, ...], data: Any) -> PathKey:
+    """Drop pydantic's union-member tags from ``loc``, keeping the keys that exist in data."""
+    path: list[str | int] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            path.append(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            path.append(part)
+            node = node[part]
+        elif isinstance(node, dict) and isinstance(part, str) and not _is_tag(part):
+            path.append(part)  # a key that is absent (missing) or unknown
+            node = None
+    return tuple(path)
+
+
+_TYPE_TAGS = {"str", "int", "float", "bool", "none", "dict", "list", "tuple", "any"}
+
+
+def _is_tag(part: str) -> bool:
+    return bool(re.search(r"[\[\]()]", part)) or part[:1].isupper() or part in _TYPE_TAGS
+
+
+def _nearest(path: PathKey, values: Mapping[PathKey, Location]) -> Location | None:
+    for cut in range(len(path), -1, -1):
+        if path[:cut] in values:
+            return values[path[:cut]]
+    return None

@@ -1,0 +1,198 @@
+"""Derived, runtime-ready view of a loaded stack: argv, environment, conditions, runtime.
+
+Pure: takes the validated spec and the environment, returns frozen values. Runtime
+code reads these, never the raw spec dicts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from dotenv import dotenv_values
+
+from ..errors import ConfigError, Diagnostic, UsageError
+from ..graph import Graph
+from .loader import LoadedConfig
+from .models import Condition, DockerSpec, HealthCheck, Service
+from .types import RestartPolicy, restart_policy
+
+Runtime = Literal["process", "docker"]
+
+
+@dataclass(frozen=True)
+class ResolvedDependency:
+    name: str
+    condition: Condition
+    restart: bool = False
+
+
+@dataclass(frozen=True)
+class ResolvedService:
+    """Everything the engine needs to run one service."""
+
+    name: str
+    spec: Service
+    runtime: Runtime
+    argv: tuple[str, ...]
+    cwd: Path
+    env: Mapping[str, str]
+    depends_on: tuple[ResolvedDependency, ...]
+    healthcheck: HealthCheck | Literal["docker"] | None
+    restart: RestartPolicy
+    one_shot: bool
+    ports: tuple[int, ...]
+    critical: bool
+    stop_signal: str
+    stop_grace_period: float
+    docker: DockerSpec | None = None
+
+
+@dataclass(frozen=True)
+class ResolvedStack:
+    config: LoadedConfig
+    services: Mapping[str, ResolvedService]
+    graph: Graph
+    docker: bool
+    base_env: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def project(self) -> str:
+        return self.config.project
+
+    @property
+    def root(self) -> Path:
+        return self.config.root
+
+
+def flatten_settings(settings: Mapping[str, Any]) -> dict[str, str]:
+    """``{backend: {port: 1, db: {url: u}}}`` -> ``BACKEND_PORT=1``, ``BACKEND_DB__URL=u``.
+
+    The first level names the section (joined with ``_``), deeper levels join with ``__``:
+    the pydantic-settings convention (``env_prefix="BACKEND_"``, ``env_nested_delimiter="__"``).
+    """
+    out: dict[str, str] = {}
+    for section, value in settings.items():
+        prefix = _env_key(section)
+        if isinstance(value, Mapping):
+            for key, sub in value.items():
+                _flatten(f"{prefix}_{_env_key(key)}", sub, out)
+        else:
+            out[prefix] = _env_value(value)
+    return out
+
+
+def _flatten(prefix: str, value: Any, out: dict[str, str]) -> None:
+    if isinstance(value, Mapping):
+        for key, sub in value.items():
+            _flatten(f"{prefix}__{_env_key(key)}", sub, out)
+    else:
+        out[prefix] = _env_value(value)
+
+
+def _env_key(key: Any) -> str:
+    return str(key).upper().replace("-", "_").replace(".", "_")
+
+
+def _env_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def read_env_files(root: Path, files: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name in files:
+        path = (root / name) if not os.path.isabs(name) else Path(name)
+        if not path.is_file():
+            raise ConfigError(Diagnostic(f"env_file {name} does not exist ({path})"))
+        out.update({k: v for k, v in dotenv_values(path).items() if v is not None})
+    return out
+
+
+def resolve(
+    config: LoadedConfig,
+    *,
+    docker: bool | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> ResolvedStack:
+    """Derive the runtime view; ``docker`` overrides ``orchestrator.docker``."""
+    environ = os.environ if environ is None else environ
+    spec = config.spec
+    use_docker = spec.orchestrator.docker if docker is None else docker
+    graph = Graph.from_spec(spec)
+    shared = {**config.dotenv, **environ, "ZYRON_ENV": config.env, **flatten_settings(spec.settings)}
+    completed = {
+        dep
+        for svc in spec.services.values()
+        for dep, rule in svc.depends_on.items()
+        if rule.condition is Condition.COMPLETED
+    }
+    services: dict[str, ResolvedService] = {}
+    for name in graph.order():
+        svc = spec.services[name]
+        runtime: Runtime = "docker" if use_docker and svc.docker is not None else "process"
+        healthcheck = svc.healthcheck
+        if runtime == "docker" and svc.docker and svc.docker.healthcheck is not None:
+            healthcheck = svc.docker.healthcheck
+        if runtime == "process" and healthcheck == "docker":
+            healthcheck = None
+        env = dict(shared)
+        env.update(read_env_files(config.root, svc.env_file))
+        for key, value in svc.environment.items():
+            if value is None:
+                if key in environ:
+                    env[key] = environ[key]
+            else:
+                env[key] = value
+        services[name] = ResolvedService(
+            name=name,
+            spec=svc,
+            runtime=runtime,
+            argv=tuple(svc.argv()),
+            cwd=(config.root / (svc.working_dir or ".")).resolve(),
+            env=env,
+            depends_on=tuple(_dependencies(spec.services, name, graph)),
+            healthcheck=healthcheck,
+            restart=restart_policy(svc.restart),
+            one_shot=name in completed,
+            ports=tuple(svc.ports),
+            critical=svc.critical,
+            stop_signal=svc.stop_signal,
+            stop_grace_period=svc.stop_grace_period,
+            docker=svc.docker,
+        )
+    return ResolvedStack(config, services, graph, use_docker, shared)
+
+
+def require_runnable(stack: ResolvedStack, names: set[str]) -> None:
+    """Fail with a clear message when a selected service can only run in Docker."""
+    docker_only = sorted(
+        n for n in names if stack.services[n].runtime == "process" and not stack.services[n].argv
+    )
+    if docker_only:
+        listed = ", ".join(docker_only)
+        raise UsageError(
+            f"{listed} run only in Docker (no command for a local process), and Docker is off",
+            hint="start with --docker, or set orchestrator.docker: true in an overlay",
+        )
+
+
+def _dependencies(services: Mapping[str, Service], name: str, graph: Graph) -> list[ResolvedDependency]:
+    out = []
+    for dep, rule in services[name].depends_on.items():
+        if dep not in graph:
+            continue  # an optional dependency on a disabled service
+        condition = rule.condition
+        if condition is None:
+            condition = Condition.HEALTHY if services[dep].healthcheck is not None else Condition.STARTED
+        out.append(ResolvedDependency(dep, condition, rule.restart))
+    return out

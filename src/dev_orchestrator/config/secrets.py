@@ -1,0 +1,41 @@
+"""Masking of values whose key looks secret, at any depth (also inside environment maps)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+SECRET_KEY = re.compile(r"password|passwd|secret|token|api_?key|private_?key|credential", re.IGNORECASE)
+MASK = "******"
+
+
+def is_secret_key(key: object) -> bool:
+    return bool(SECRET_KEY.search(str(key)))
+
+
+def mask_secrets(data: Any) -> Any:
+    """A copy of ``data`` with every scalar under a secret-looking key replaced by ``******``.
+
+    ``KEY=VALUE`` list items (environment lists) are masked by their KEY as well.
+    """
+    if isinstance(data, dict):
+        return {
+            k: (_mask_all(v) if is_secret_key(k) else mask_secrets(v)) for k, v in data.items()
+        }
+    if isinstance(data, list):
+        return [mask_secrets(v) for v in data]
+    if isinstance(data, str) and "=" in data:
+        key, _, value = data.partition("=")
+        if is_secret_key(key) and value and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+            return f"{key}={MASK}"
+    return data
+
+
+def _mask_all(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _mask_all(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_all(v) for v in value]
+    if value is None or value == "":
+        return value
+    return MASK
