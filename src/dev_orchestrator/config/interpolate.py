@@ -31,10 +31,13 @@ class Interpolator:
         self.on_missing = on_missing
 
     def expand(self, text: str) -> str:
-        out, end = self._expand(text, 0, stop_at_brace=False)
+        out, _ = self._expand(text, 0, stop_at_brace=False, active=True)
         return out
 
-    def _expand(self, text: str, pos: int, *, stop_at_brace: bool) -> tuple[str, int]:
+    def _expand(
+        self, text: str, pos: int, *, stop_at_brace: bool, active: bool
+    ) -> tuple[str, int]:
+        """Expand from ``pos``; ``active=False`` only checks syntax (a branch not taken)."""
         parts: list[str] = []
         i = pos
         n = len(text)
@@ -54,10 +57,10 @@ class Interpolator:
                 parts.append("$")
                 i += 2
             elif nxt == "{":
-                value, i = self._braced(text, i + 2)
+                value, i = self._braced(text, i + 2, active=active)
                 parts.append(value)
             elif match := _NAME.match(text, i + 1):
-                parts.append(self._plain(match.group()))
+                parts.append(self._plain(match.group()) if active else "")
                 i = match.end()
             else:
                 raise InterpolationError(
@@ -67,7 +70,7 @@ class Interpolator:
             raise InterpolationError(f'invalid interpolation in "{text}": missing closing "}}"')
         return "".join(parts), i
 
-    def _braced(self, text: str, pos: int) -> tuple[str, int]:
+    def _braced(self, text: str, pos: int, *, active: bool) -> tuple[str, int]:
         match = _NAME.match(text, pos)
         if not match:
             raise InterpolationError(
@@ -76,19 +79,25 @@ class Interpolator:
         name = match.group()
         i = match.end()
         if i < len(text) and text[i] == "}":
-            return self._plain(name), i + 1
+            return (self._plain(name) if active else ""), i + 1
+        if i >= len(text):
+            raise InterpolationError(f'invalid interpolation in "{text}": missing closing "}}"')
         op = next((o for o in _OPERATORS if text.startswith(o, i)), None)
         if op is None:
             raise InterpolationError(
-                f'invalid interpolation in "{text}": unexpected "{text[i:i + 1] or "end"}" after '
+                f'invalid interpolation in "{text}": unexpected "{text[i]}" after '
                 f'"${{{name}" (use ${{{name}}}, ${{{name}:-default}} or ${{{name}:?message}})'
             )
-        # The word is expanded eagerly so that nesting errors show even when unused.
-        word, end = self._expand(text, i + len(op), stop_at_brace=True)
         value = self.env.get(name)
         empty_counts = op.startswith(":")
         is_set = value is not None and (value != "" or not empty_counts)
         base = op.lstrip(":")
+        # The word is always parsed, so a malformed branch is reported even when unused, but
+        # it is evaluated only when taken: `${A:-${B}}` must not ask for B when A is set.
+        used = active and (is_set if base == "+" else not is_set)
+        word, end = self._expand(text, i + len(op), stop_at_brace=True, active=used)
+        if not active:
+            return "", end + 1
         if base == "-":
             result = value if is_set else word
         elif base == "+":
