@@ -17,10 +17,8 @@ from ..errors import ConfigError, Diagnostic, Location
 
 PathKey = tuple[str | int, ...]
 
-try:  # the C loader is much faster where libyaml is present
-    _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[attr-defined]
-except AttributeError:  # pragma: no cover - depends on the PyYAML build
-    _Loader = yaml.SafeLoader
+# The C loader is much faster where libyaml is present (it depends on the PyYAML build).
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass
