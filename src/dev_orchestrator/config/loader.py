@@ -5,7 +5,6 @@ Every problem of one load is collected and raised together as one ConfigError.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from collections.abc import Mapping
@@ -14,13 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from dotenv import dotenv_values
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from ..errors import ConfigError, Diagnostic, Location, UsageError
 from . import models
 from .interpolate import InterpolationError, Interpolator, walk_strings
 from .merge import merge, merge_positions
 from .source import PathKey, Source, dotted, parse_file
+from .validation import pydantic_diagnostics
 
 SERVICES_FILE = "services.yaml"
 DEFAULT_ENV = "dev"
@@ -255,82 +255,3 @@ def _interpolate(
             return value
 
     return walk_strings(source.data, expand)
-
-
-def _vocabulary() -> list[str]:
-    words: set[str] = set()
-    for obj in vars(models).values():
-        if isinstance(obj, type) and issubclass(obj, BaseModel):
-            words.update(obj.model_fields)
-    return sorted(words)
-
-
-def pydantic_diagnostics(
-    exc: ValidationError,
-    data: Any,
-    values: Mapping[PathKey, Location],
-    keys: Mapping[PathKey, Location],
-) -> list[Diagnostic]:
-    """Turn pydantic's errors into located diagnostics, one per path."""
-    found: dict[PathKey, Diagnostic] = {}
-    vocabulary = _vocabulary()
-    for err in exc.errors():
-        path = _real_path(err["loc"], data)
-        kind = err["type"]
-        if kind == "extra_forbidden":
-            key = str(path[-1]) if path else "?"
-            message = f'unknown key "{key}"'
-            close = difflib.get_close_matches(key, vocabulary, n=1)
-            message += f' (did you mean "{close[0]}"?)' if close else " (remove it)"
-            loc = keys.get(path) or values.get(path)
-        elif kind == "missing":
-            missing_key = str(err["loc"][-1])
-            message = f'missing required key "{missing_key}"'
-            loc = values.get(path)
-            if path and path[-1] == err["loc"][-1]:
-                path = path[:-1]
-                loc = values.get(path)
-        else:
-            message = err["msg"].removeprefix("Value error, ")
-            if kind not in ("value_error", "assertion_error"):
-                shown = err.get("input")
-                if not isinstance(shown, (dict, list)):
-                    message += f" (got {shown!r})"
-            loc = values.get(path) or _nearest(path, values)
-        if path not in found:
-            found[path] = Diagnostic(message, dotted(path), loc)
-    paths = list(found)
-    return [
-        d for p, d in found.items() if not any(len(o) > len(p) and o[: len(p)] == p for o in paths)
-    ]
-
-
-def _real_path(loc: tuple[Any, ...], data: Any) -> PathKey:
-    """Drop pydantic's union-member tags from ``loc``, keeping the keys that exist in data."""
-    path: list[str | int] = []
-    node = data
-    for part in loc:
-        if isinstance(node, dict) and part in node:
-            path.append(part)
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            path.append(part)
-            node = node[part]
-        elif isinstance(node, dict) and isinstance(part, str) and not _is_tag(part):
-            path.append(part)  # a key that is absent (missing) or unknown
-            node = None
-    return tuple(path)
-
-
-_TYPE_TAGS = {"str", "int", "float", "bool", "none", "dict", "list", "tuple", "any"}
-
-
-def _is_tag(part: str) -> bool:
-    return bool(re.search(r"[\[\]()]", part)) or part[:1].isupper() or part in _TYPE_TAGS
-
-
-def _nearest(path: PathKey, values: Mapping[PathKey, Location]) -> Location | None:
-    for cut in range(len(path), -1, -1):
-        if path[:cut] in values:
-            return values[path[:cut]]
-    return None

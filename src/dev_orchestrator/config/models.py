@@ -9,13 +9,36 @@ from __future__ import annotations
 import re
 import shlex
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from .types import Duration, Port, RestartText, SignalName
 
 SERVICE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+
+
+def _service_name(name: str) -> str:
+    if not SERVICE_NAME.match(name):
+        raise ValueError(
+            f'invalid service name "{name}" (use lowercase letters, digits, ".", "-" and "_", '
+            "starting with a letter or digit)"
+        )
+    return name
+
+
+# Checked per key, so that a bad name is reported at its place together with every other error.
+ServiceName = Annotated[
+    str, AfterValidator(_service_name), WithJsonSchema({"type": "string", "pattern": SERVICE_NAME.pattern})
+]
 
 
 class Model(BaseModel):
@@ -47,7 +70,9 @@ def _env_mapping(value: Any) -> Any:
                 val = "true" if val else "false"
             out[str(key)] = None if val is None else str(val)
         return out
-    return value
+    if value is None:
+        return value
+    raise ValueError(f'expected a mapping or a list of "KEY=VALUE" strings (got {value!r})')
 
 
 def _str_list(value: Any) -> Any:
@@ -264,7 +289,9 @@ class Service(Model):
             return {name: {} for name in value}
         if isinstance(value, dict):
             return {k: ({} if v is None else v) for k, v in value.items()}
-        return value
+        if value is None:
+            return value
+        raise ValueError(f"expected a list of service names or a mapping (got {value!r})")
 
     @field_validator("command")
     @classmethod
@@ -315,7 +342,9 @@ class StackFile(Model):
     model_config = ConfigDict(frozen=True, extra="forbid", title="dev-orchestrator services.yaml")
 
     name: str | None = None
-    services: dict[str, Service] = Field(default_factory=dict)
+    services: dict[ServiceName, Service] = Field(
+        default_factory=dict, json_schema_extra={"additionalProperties": False}
+    )
     settings: dict[str, Any] = Field(default_factory=dict)
     orchestrator: Orchestrator = Field(default_factory=Orchestrator)
 
@@ -334,12 +363,3 @@ class StackFile(Model):
             raise ValueError(f'invalid project name "{value}" (use lowercase letters, digits, - and _)')
         return value
 
-    @field_validator("services")
-    @classmethod
-    def _service_names(cls, value: dict[str, Service]) -> dict[str, Service]:
-        for name in value:
-            if not SERVICE_NAME.match(name):
-                raise ValueError(
-                    f'invalid service name "{name}" (use lowercase letters, digits, ".", "-" and "_")'
-                )
-        return value
