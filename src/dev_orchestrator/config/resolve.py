@@ -160,7 +160,7 @@ def resolve(
             argv=tuple(svc.argv()),
             cwd=(config.root / (svc.working_dir or ".")).resolve(),
             env=env,
-            depends_on=tuple(_dependencies(spec.services, name, graph)),
+            depends_on=tuple(_dependencies(spec.services[name], services)),
             healthcheck=healthcheck,
             restart=restart_policy(svc.restart),
             one_shot=name in completed,
@@ -186,13 +186,22 @@ def require_runnable(stack: ResolvedStack, names: set[str]) -> None:
         )
 
 
-def _dependencies(services: Mapping[str, Service], name: str, graph: Graph) -> list[ResolvedDependency]:
+def _dependencies(
+    service: Service, resolved: Mapping[str, ResolvedService]
+) -> list[ResolvedDependency]:
+    """Concrete dependency rules; ``resolved`` holds every dependency already (start order).
+
+    The default condition follows the healthcheck the dependency will really run with:
+    the one of its docker: section when it runs in Docker, none for ``healthcheck: docker``
+    when it runs as a process.
+    """
     out = []
-    for dep, rule in services[name].depends_on.items():
-        if dep not in graph:
+    for dep, rule in service.depends_on.items():
+        if dep not in resolved:
             continue  # an optional dependency on a disabled service
         condition = rule.condition
         if condition is None:
-            condition = Condition.HEALTHY if services[dep].healthcheck is not None else Condition.STARTED
+            has_check = resolved[dep].healthcheck is not None
+            condition = Condition.HEALTHY if has_check else Condition.STARTED
         out.append(ResolvedDependency(dep, condition, rule.restart))
     return out
