@@ -1,0 +1,1 @@
+"""Backends run one service each: local processes (process.py) and containers (docker.py)."""

@@ -1,0 +1,124 @@
+"""`up`: run services in the foreground with multiplexed output; Ctrl-C stops them."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .common import common_options, load_config, print_error, style
+
+UP_EPILOG = """\b
+Examples:
+  dev-orchestrator up                   the whole stack, output of every service
+  dev-orchestrator up backend           backend and what it depends on
+  dev-orchestrator up --env staging --timeout 60s
+Ctrl-C stops everything gracefully; a second Ctrl-C kills what is left.
+"""
+
+
+def parse_timeout(ctx: Any, param: Any, value: str | None) -> float | None:
+    if value is None:
+        return None
+    from ..config.types import parse_duration
+
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@click.command(epilog=UP_EPILOG)
+@click.argument("services", nargs=-1)
+@common_options
+@click.option("--timeout", callback=parse_timeout, metavar="DURATION",
+              help="Start-up deadline for each service (default: from its healthcheck).")
+def up(services: tuple[str, ...], file: Path | None, env: str | None, docker: bool | None, timeout: float | None) -> int:
+    """Start services (and their dependencies) in the foreground; stop them on Ctrl-C."""
+    from ..config.resolve import resolve
+    from .selection import select
+
+    loaded = load_config(file, env)
+    stack = resolve(loaded, docker=docker)
+    names = select(stack, services)
+    return asyncio.run(_up(stack, names, timeout))
+
+
+async def _up(stack: Any, names: list[str], timeout: float | None) -> int:
+    from ..runtime.engine import Engine
+    from .render import LogPrinter, failure_block, progress_line, seconds, stop_lines
+
+    targets = [n for n in stack.graph.order() if n in stack.graph.closure(names)]
+    width = max(len(n) for n in targets)
+    loop = asyncio.get_running_loop()
+    interrupts = 0
+    stop_requested = asyncio.Event()
+
+    def on_signal() -> None:
+        nonlocal interrupts
+        interrupts += 1
+        stop_requested.set()
+        if interrupts == 1:
+            click.echo("\nstopping (Ctrl-C again to kill)...", err=True)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
+
+    config = stack.config
+    click.echo(
+        f"{config.project} · env {config.env} · {len(targets)} services · {' + '.join(config.files)}", err=True
+    )
+    began = time.monotonic()
+    async with Engine(stack) as engine:
+        printer = LogPrinter(targets)
+        for name in targets:
+            engine.sink(name).add_listener(printer)
+
+        def on_event(event: Any, status: Any) -> None:
+            line = progress_line(event, status, stack.services[event.service], width, time.monotonic() - began)
+            if line:
+                click.echo(line, err=True)
+
+        engine.listeners.append(on_event)
+        start = asyncio.ensure_future(engine.start(names, timeout=timeout))
+        interrupted = asyncio.ensure_future(stop_requested.wait())
+        await asyncio.wait([start, interrupted], return_when=asyncio.FIRST_COMPLETED)
+        if not start.done():  # Ctrl-C during start-up: finish the start, then stop
+            report = await start
+        else:
+            report = start.result()
+        interrupted.cancel()
+        if not report.ok:
+            click.echo(failure_block(report, str(stack.root / "logs")), err=True)
+            return 1
+        if not stop_requested.is_set():
+            click.echo(
+                f"{style('✓', fg='green', bold=True)} {len(targets)} services up in {seconds(report.duration)}"
+                "   ·   Ctrl-C to stop",
+                err=True,
+            )
+            idle = asyncio.ensure_future(engine.wait_idle())
+            waiter = asyncio.ensure_future(stop_requested.wait())
+            await asyncio.wait([idle, waiter], return_when=asyncio.FIRST_COMPLETED)
+            idle.cancel()
+            waiter.cancel()
+        engine.listeners.remove(on_event)
+        stop_task = asyncio.ensure_future(engine.stop())
+        while not stop_task.done():
+            stop_requested.clear()
+            killer = asyncio.ensure_future(stop_requested.wait())
+            await asyncio.wait([stop_task, killer], return_when=asyncio.FIRST_COMPLETED)
+            if killer.done() and not stop_task.done():
+                print_error("killing what is left")
+                await engine.stop(grace=0)
+            killer.cancel()
+        result = stop_task.result()
+        for line in stop_lines(result.stopped, width):
+            click.echo(line, err=True)
+        click.echo(f"{style('✓', fg='green', bold=True)} stopped {len(result.stopped)} services in "
+                   f"{seconds(result.duration)}", err=True)
+    return 0

@@ -1,0 +1,1 @@
+"""Health probes (http, tcp, command, log, container) and the start-up/liveness prober."""

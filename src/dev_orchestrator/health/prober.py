@@ -1,0 +1,116 @@
+"""Start-up readiness and liveness loops for one running service.
+
+Start-up polls fast (10 ms, growing by half each try up to ``interval``) so readiness is
+seen within tens of milliseconds; log probes are event-driven (the log sink calls back on
+the first matching line). Liveness probes every ``interval`` and reports after
+``retries`` failures in a row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Literal
+
+from .probes import ProbeResult, run_probe
+
+if TYPE_CHECKING:
+    from ..config.models import HealthCheck
+    from ..logs.writer import LogSink
+
+FIRST_DELAY = 0.01
+GROWTH = 1.5
+
+Progress = Callable[[int, str], None]
+
+
+class Prober:
+    """Probes one service instance through its handle (host, exec, docker health)."""
+
+    def __init__(
+        self,
+        check: HealthCheck | Literal["docker"],
+        handle: Any,
+        sink: LogSink,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.check = check
+        self.handle = handle
+        self.sink = sink
+        self.clock = clock
+        self.last: ProbeResult | None = None
+
+    @property
+    def interval(self) -> float:
+        return 1.0 if self.check == "docker" else self.check.interval
+
+    @property
+    def retries(self) -> int:
+        return 30 if self.check == "docker" else self.check.retries
+
+    def deadline(self) -> float:
+        if self.check == "docker":
+            return 120.0
+        return self.check.startup_deadline()
+
+    async def once(self) -> ProbeResult:
+        if self.check == "docker":
+            result = await self.handle.docker_health()
+        else:
+            result = await run_probe(self.check, host=self.handle.probe_host(), run=self.handle.exec)
+        self.last = result
+        return result
+
+    async def until_ready(self, deadline: float | None, progress: Progress | None = None) -> ProbeResult:
+        """Return the first passing result, or a failing one when ``deadline`` seconds pass."""
+        limit = self.deadline() if deadline is None else deadline
+        if self.check != "docker" and self.check.log is not None:
+            return await self._log_ready(self.check.log, limit)
+        began = self.clock()
+        delay = FIRST_DELAY
+        attempt = 0
+        while True:
+            attempt += 1
+            result = await self.once()
+            if result.ok:
+                return result
+            if progress:
+                progress(attempt, result.detail)
+            left = limit - (self.clock() - began)
+            if left <= 0:
+                return ProbeResult(False, result.latency_ms, f"not healthy within {limit:g}s: {result.detail}")
+            await asyncio.sleep(min(delay, left))
+            delay = min(delay * GROWTH, self.interval)
+
+    async def _log_ready(self, pattern: str, limit: float) -> ProbeResult:
+        began = time.perf_counter()
+        matched: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+        def on_match(line: str) -> None:
+            if not matched.done():
+                matched.set_result(line)
+
+        unwatch = self.sink.watch(pattern, on_match)
+        try:
+            line = await asyncio.wait_for(matched, limit)
+        except TimeoutError:
+            return ProbeResult(False, 0.0, f"no log line matched /{pattern}/ within {limit:g}s")
+        finally:
+            unwatch()
+        latency = round((time.perf_counter() - began) * 1000, 2)
+        self.last = ProbeResult(True, latency, f"log /{pattern}/")
+        return ProbeResult(True, latency, f"log matched: {line[:80]}")
+
+    async def until_unhealthy(self, on_result: Callable[[ProbeResult], Awaitable[None] | None] | None = None) -> ProbeResult:
+        """Liveness: return the failing result after ``retries`` failures in a row."""
+        if self.check != "docker" and self.check.log is not None:
+            await asyncio.Event().wait()  # a log probe is a start-up signal only
+        failures = 0
+        while True:
+            await asyncio.sleep(self.interval)
+            result = await self.once()
+            failures = 0 if result.ok else failures + 1
+            if failures >= self.retries:
+                return ProbeResult(False, result.latency_ms, f"unhealthy: {failures} failed probes in a row: {result.detail}")

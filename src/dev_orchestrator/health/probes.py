@@ -1,0 +1,113 @@
+"""One-shot probes: each returns a ProbeResult with latency; none raises for a failed check."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    import httpx
+
+    from ..backends.base import ExecResult
+    from ..config.models import Probe
+
+DEFAULT_TIMEOUT = 2.0
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    ok: bool
+    latency_ms: float
+    detail: str
+
+
+Exec = Callable[[list[str], float], Awaitable["ExecResult"]]
+
+_client: httpx.AsyncClient | None = None
+
+
+def _http_client() -> httpx.AsyncClient:
+    # One pooled client per process: probes run often and in parallel.
+    global _client
+    if _client is None:
+        import httpx
+
+        _client = httpx.AsyncClient(follow_redirects=False, trust_env=False)
+    return _client
+
+
+async def http_probe(url: str, accepts: Callable[[int], bool], timeout: float, method: str = "GET") -> ProbeResult:
+    import httpx
+
+    began = time.perf_counter()
+    path = urlsplit(url).path or "/"
+    try:
+        response = await _http_client().request(method, url, timeout=timeout)
+    except httpx.TimeoutException:
+        return ProbeResult(False, _ms(began), f"http {path}: no answer within {timeout:g}s")
+    except httpx.HTTPError as exc:
+        reason = str(exc) or type(exc).__name__
+        return ProbeResult(False, _ms(began), f"http {path}: {reason}")
+    ok = accepts(response.status_code)
+    return ProbeResult(ok, _ms(began), f"http {response.status_code} {path}")
+
+
+async def tcp_probe(host: str, port: int, timeout: float) -> ProbeResult:
+    began = time.perf_counter()
+    try:
+        _reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    except TimeoutError:
+        return ProbeResult(False, _ms(began), f"tcp {host}:{port}: no answer within {timeout:g}s")
+    except OSError as exc:
+        return ProbeResult(False, _ms(began), f"tcp {host}:{port}: {exc.strerror or exc}")
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return ProbeResult(True, _ms(began), f"tcp {host}:{port}")
+
+
+async def command_probe(argv: list[str], timeout: float, run: Exec) -> ProbeResult:
+    began = time.perf_counter()
+    result = await run(argv, timeout)
+    shown = " ".join(argv)
+    if len(shown) > 40:
+        shown = shown[:37] + "..."
+    if result.code == 0:
+        return ProbeResult(True, _ms(began), f"command {shown}")
+    tail = result.output.splitlines()[-1] if result.output else ""
+    return ProbeResult(False, _ms(began), f"command {shown}: exit {result.code}" + (f": {tail}" if tail else ""))
+
+
+async def run_probe(probe: Probe, *, host: str = "127.0.0.1", run: Exec | None = None) -> ProbeResult:
+    """Run an http, tcp or command probe once (log probes are event-driven, see prober)."""
+    timeout = probe.timeout or DEFAULT_TIMEOUT
+    if probe.http is not None:
+        check = probe.http
+        url = check.url
+        if host != "127.0.0.1":
+            parts = urlsplit(url)
+            if parts.hostname in ("127.0.0.1", "localhost"):
+                url = parts._replace(netloc=parts.netloc.replace(parts.hostname, host, 1)).geturl()
+        return await http_probe(url, check.accepts, timeout, check.method)
+    if probe.tcp is not None:
+        target = probe.tcp.host if host == "127.0.0.1" else host
+        return await tcp_probe(target, probe.tcp.port, timeout)
+    if probe.command is not None:
+        if run is None:
+            from ..backends.process import run_command
+
+            async def run_local(argv: list[str], timeout: float) -> ExecResult:
+                return await run_command(argv, timeout)
+
+            run = run_local
+        return await command_probe(probe.argv(), timeout, run)
+    return ProbeResult(False, 0.0, f"log /{probe.log}/: only checked while the service starts")
+
+
+def _ms(began: float) -> float:
+    return round((time.perf_counter() - began) * 1000, 2)

@@ -1,0 +1,1 @@
+"""Per-service log files with rotation, a multiplexed printer, and tail/follow."""

@@ -1,0 +1,1 @@
+"""Runtime: service states and events, service units, and the engine that owns state."""

@@ -1,0 +1,363 @@
+"""The engine: owns every service's state (the one writer), starts and stops the graph.
+
+Start: each selected service waits for its own dependencies' conditions and starts the
+moment they hold (no levels, no sleeps); a critical failure aborts the run and rolls
+back what it started, in reverse dependency order. Stop: reverse dependency order,
+independent branches in parallel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..config.models import Condition
+from ..config.resolve import ResolvedStack, require_runnable
+from ..errors import BackendError
+from ..graph import walk
+from ..logs.writer import LogSink
+from ..ports import check_ports
+from . import events as ev
+from .states import ACTIVE, Health, ServiceStatus, State, check_transition
+from .unit import ServiceUnit
+
+if TYPE_CHECKING:
+    from ..backends.base import Backend, StopResult
+
+Listener = Callable[[ev.Event, ServiceStatus], None]
+
+
+@dataclass
+class StartReport:
+    ok: bool = True
+    failed: str | None = None
+    reason: str = ""
+    log_tail: list[str] = field(default_factory=list)
+    started: list[str] = field(default_factory=list)
+    already_running: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)
+    rolled_back: dict[str, StopResult] = field(default_factory=dict)
+    ready_after: dict[str, float] = field(default_factory=dict)
+    duration: float = 0.0
+
+
+@dataclass
+class StopReport:
+    stopped: dict[str, StopResult] = field(default_factory=dict)
+    duration: float = 0.0
+
+    @property
+    def killed(self) -> list[str]:
+        return [n for n, r in self.stopped.items() if r.killed]
+
+
+class Engine:
+    """Runs one stack. Use as ``async with Engine(stack) as engine: ...``."""
+
+    def __init__(
+        self,
+        stack: ResolvedStack,
+        *,
+        backends: Mapping[str, Backend] | None = None,
+        logs_dir: Path | None = None,
+    ) -> None:
+        self.stack = stack
+        self.logs_dir = logs_dir or stack.root / "logs"
+        self._backends: dict[str, Backend] = dict(backends or {})
+        self.status: dict[str, ServiceStatus] = {
+            name: ServiceStatus(name, runtime=svc.runtime, ports=svc.ports)
+            for name, svc in stack.services.items()
+        }
+        self.units: dict[str, ServiceUnit] = {}
+        self.sinks: dict[str, LogSink] = {}
+        self.listeners: list[Listener] = []
+        self._reached: dict[str, set[Condition]] = {name: set() for name in stack.services}
+        self._failed: dict[str, str] = {}
+        self._changed = asyncio.Event()
+        self._group: asyncio.TaskGroup | None = None
+        self._start_times: dict[str, float] = {}
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Engine:
+        self._group = asyncio.TaskGroup()
+        await self._group.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        try:
+            if exc[0] is not None or any(u for u in self.units.values() if not u.finished.is_set()):
+                # Leaving with services up (error or cancellation): never leave orphans.
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self.stop())
+        finally:
+            assert self._group is not None
+            await self._group.__aexit__(*exc)  # type: ignore[arg-type]
+            for sink in self.sinks.values():
+                sink.close()
+
+    def backend(self, runtime: str) -> Backend:
+        if runtime not in self._backends:
+            if runtime == "process":
+                from ..backends.process import ProcessBackend
+
+                self._backends[runtime] = ProcessBackend()
+            else:
+                from ..backends.docker import DockerBackend  # type: ignore[import-not-found,unused-ignore]
+
+                self._backends[runtime] = DockerBackend(self.stack)
+        return self._backends[runtime]
+
+    def sink(self, name: str) -> LogSink:
+        if name not in self.sinks:
+            orch = self.stack.config.spec.orchestrator
+            self.sinks[name] = LogSink(
+                name, self.logs_dir / f"{name}.log", max_bytes=orch.log_max_bytes, backups=orch.log_backups
+            )
+        return self.sinks[name]
+
+    # -- the one writer of state --------------------------------------------------------------
+
+    def emit(self, event: ev.Event) -> None:
+        name = event.service
+        old = self.status[name]
+        new = self._next(old, event)
+        if new.state is not old.state:
+            check_transition(name, old.state, new.state)
+        self.status[name] = new
+        previous, self._changed = self._changed, asyncio.Event()
+        previous.set()
+        for listener in list(self.listeners):
+            listener(event, new)
+
+    def _next(self, old: ServiceStatus, event: ev.Event) -> ServiceStatus:
+        svc = self.stack.services[event.service]
+        reached = self._reached[event.service]
+        match event:
+            case ev.Starting():
+                reached.clear()
+                self._failed.pop(event.service, None)
+                health = Health.STARTING if svc.healthcheck is not None else Health.NONE
+                return old.evolve(state=State.STARTING, health=health, exit_code=None, detail="starting", completed=False)
+            case ev.Spawned():
+                self._start_times[event.service] = time.monotonic()
+                changes: dict[str, object] = {
+                    "pid": event.pid,
+                    "create_time": event.create_time,
+                    "container": event.container,
+                    "started_at": time.time(),
+                }
+                reached.add(Condition.STARTED)
+                if svc.healthcheck is None and not svc.one_shot:
+                    changes.update(state=State.RUNNING, detail="running")
+                return old.evolve(**changes)
+            case ev.ProbeProgress():
+                return old.evolve(detail=f"probing {event.attempt}: {event.detail}")
+            case ev.Healthy():
+                reached.add(Condition.HEALTHY)
+                return old.evolve(state=State.RUNNING, health=Health.HEALTHY, detail=event.detail)
+            case ev.Unhealthy():
+                self._failed[event.service] = event.detail
+                return old.evolve(health=Health.UNHEALTHY, detail=event.detail)
+            case ev.Exited():
+                ok = event.code == 0 and not event.signal
+                if ok and svc.one_shot:
+                    reached.add(Condition.COMPLETED)
+                else:
+                    self._failed[event.service] = event.describe()
+                state = State.EXITED if ok else State.FAILED
+                return old.evolve(
+                    state=state, health=Health.NONE, pid=None, create_time=None, exit_code=event.code,
+                    detail=event.describe(), completed=ok and svc.one_shot,
+                )
+            case ev.Failed():
+                self._failed[event.service] = event.reason
+                return old.evolve(state=State.FAILED, health=Health.NONE, pid=None, detail=event.reason)
+            case ev.Stopping():
+                return old.evolve(state=State.STOPPING, detail="stopping")
+            case ev.Stopped():
+                reached.clear()
+                return old.evolve(
+                    state=State.STOPPED, health=Health.NONE, pid=None, create_time=None, container=None,
+                    started_at=None, detail="killed after grace period" if event.killed else "stopped",
+                )
+            case ev.Restarting():
+                return old.evolve(restarts=old.restarts + 1, detail=f"restarting in {event.delay:g}s ({event.reason})")
+            case ev.Skipped():
+                self._failed[event.service] = event.reason
+                return old.evolve(detail=event.reason)
+        return old
+
+    # -- waiting on conditions -------------------------------------------------------------
+
+    def _condition_state(self, name: str, condition: Condition) -> bool | None:
+        """True: met; False: cannot be met any more; None: not yet."""
+        if condition in self._reached[name]:
+            return True
+        if condition is Condition.STARTED and Condition.COMPLETED in self._reached[name]:
+            return True
+        if name in self._failed:
+            return False
+        return None
+
+    async def _wait_for(self, name: str, condition: Condition, abort: asyncio.Event) -> bool | None:
+        """Wait until ``condition`` holds for ``name``; None when the run was aborted."""
+        while True:
+            if abort.is_set():
+                return None
+            state = self._condition_state(name, condition)
+            if state is not None:
+                return state
+            changed = self._changed
+            waiter = asyncio.ensure_future(changed.wait())
+            aborter = asyncio.ensure_future(abort.wait())
+            try:
+                await asyncio.wait([waiter, aborter], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waiter.cancel()
+                aborter.cancel()
+
+    def readiness(self, name: str) -> Condition:
+        svc = self.stack.services[name]
+        if svc.one_shot:
+            return Condition.COMPLETED
+        return Condition.HEALTHY if svc.healthcheck is not None else Condition.STARTED
+
+    def is_active(self, name: str) -> bool:
+        unit = self.units.get(name)
+        return unit is not None and not unit.finished.is_set()
+
+    # -- start -------------------------------------------------------------------------------
+
+    async def start(self, names: Iterable[str] | None = None, *, timeout: float | None = None) -> StartReport:
+        """Start ``names`` plus their dependencies; roll back on a critical failure."""
+        began = time.monotonic()
+        graph = self.stack.graph
+        wanted = list(names) if names else list(graph.deps)
+        targets = graph.closure(wanted)
+        report = StartReport()
+        report.already_running = sorted(
+            n for n in targets if self.is_active(n) or Condition.COMPLETED in self._reached[n]
+        )
+        todo = [n for n in graph.order() if n in targets and n not in report.already_running]
+        require_runnable(self.stack, set(todo))
+        check_ports({n: self.stack.services[n].ports for n in todo})
+        by_runtime: dict[str, list] = {}
+        for name in todo:
+            by_runtime.setdefault(self.stack.services[name].runtime, []).append(self.stack.services[name])
+        for runtime, services in by_runtime.items():
+            await self.backend(runtime).prepare(services)
+
+        abort = asyncio.Event()
+        started_here: list[str] = []
+
+        async def start_one(name: str) -> None:
+            svc = self.stack.services[name]
+            for dep in svc.depends_on:
+                ok = await self._wait_for(dep.name, dep.condition, abort)
+                if ok is None:
+                    return
+                if not ok:
+                    reason = f"skipped: {dep.name} did not reach {dep.condition.value} ({self._failed.get(dep.name, 'failed')})"
+                    report.skipped[name] = reason
+                    self.emit(ev.Skipped(name, reason))
+                    return
+            if abort.is_set():
+                return
+            self._launch(name, timeout)
+            started_here.append(name)
+            ok = await self._wait_for(name, self.readiness(name), abort)
+            if ok:
+                report.ready_after[name] = time.monotonic() - began
+            elif ok is False:
+                reason = self._failed.get(name, "failed")
+                report.failures[name] = reason
+                if svc.critical and not abort.is_set():
+                    report.ok = False
+                    report.failed = name
+                    report.reason = reason
+                    abort.set()
+
+        def watch_crashes(event: ev.Event, status: ServiceStatus) -> None:
+            # A critical service that dies while the run is still going fails the run,
+            # even when it had already counted as started.
+            name = event.service
+            if (
+                isinstance(event, (ev.Exited, ev.Failed))
+                and status.state is State.FAILED
+                and name in started_here
+                and self.stack.services[name].critical
+                and not abort.is_set()
+            ):
+                report.ok = False
+                report.failed = name
+                report.reason = self._failed.get(name, status.detail)
+                report.failures[name] = report.reason
+                abort.set()
+
+        self.listeners.append(watch_crashes)
+        try:
+            async with asyncio.TaskGroup() as group:
+                for name in todo:
+                    group.create_task(start_one(name), name=f"start:{name}")
+        finally:
+            self.listeners.remove(watch_crashes)
+
+        report.started = [n for n in todo if n in started_here]
+        if report.failed is not None:
+            report.log_tail = self.sink(report.failed).last_lines(20)
+            stop = await self.stop(started_here)
+            report.rolled_back = stop.stopped
+        report.duration = time.monotonic() - began
+        return report
+
+    def _launch(self, name: str, timeout: float | None) -> None:
+        svc = self.stack.services[name]
+        unit = ServiceUnit(svc, self.backend(svc.runtime), self.sink(name), self.emit, startup_deadline=timeout)
+        self.units[name] = unit
+        assert self._group is not None, "use the engine as an async context manager"
+        self._group.create_task(unit.run(), name=f"unit:{name}")
+
+    # -- stop --------------------------------------------------------------------------------
+
+    async def stop(self, names: Iterable[str] | None = None, *, grace: float | None = None) -> StopReport:
+        """Stop ``names`` and everything running that depends on them (all when None)."""
+        began = time.monotonic()
+        graph = self.stack.graph
+        targets = graph.reverse_closure(names) if names is not None else set(graph.deps)
+        targets = {n for n in targets if n in self.units}
+        report = StopReport()
+
+        async def stop_one(name: str) -> bool:
+            unit = self.units.get(name)
+            if unit is None:
+                return True
+            unit.request_stop(grace)
+            await unit.finished.wait()
+            if unit.stop_result is not None:
+                report.stopped[name] = unit.stop_result
+            elif self.status[name].state in (State.EXITED, State.FAILED):
+                self.emit(ev.Stopped(name, 0.0))
+            self.units.pop(name, None)
+            return True
+
+        await walk(graph.subgraph(targets), stop_one, reverse=True)
+        report.duration = time.monotonic() - began
+        return report
+
+    def active(self) -> list[str]:
+        return [n for n in self.stack.graph.order() if self.status[n].state in ACTIVE]
+
+    async def wait_idle(self) -> None:
+        """Wait until no unit runs any more (every service ended by itself)."""
+        for unit in list(self.units.values()):
+            await unit.finished.wait()
+
+
+__all__ = ["BackendError", "Engine", "StartReport", "StopReport"]

@@ -1,0 +1,193 @@
+"""One service's lifecycle: start, probe, supervise, restart by policy, stop on request.
+
+A unit never changes state itself: it sends events to the engine (``emit``), the one
+writer of state. It runs as one task in the engine's task group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..errors import BackendError
+from ..health.prober import Prober
+from . import events as ev
+
+if TYPE_CHECKING:
+    from ..backends.base import Backend, StopResult
+    from ..config.resolve import ResolvedService
+    from ..logs.writer import LogSink
+
+BACKOFF_FIRST = 0.5
+BACKOFF_CAP = 30.0
+BACKOFF_RESET_AFTER = 10.0  # seconds up before the backoff starts again from the beginning
+
+
+def backoff_delay(failures_in_row: int) -> float:
+    """0.5s, 1s, 2s, ... capped at 30s."""
+    return min(BACKOFF_FIRST * (2 ** max(failures_in_row - 1, 0)), BACKOFF_CAP)
+
+
+@dataclass
+class StopRequest:
+    grace: float | None = None
+
+
+class ServiceUnit:
+    def __init__(
+        self,
+        service: ResolvedService,
+        backend: Backend,
+        sink: LogSink,
+        emit: Callable[[ev.Event], None],
+        *,
+        startup_deadline: float | None = None,
+    ) -> None:
+        self.service = service
+        self.backend = backend
+        self.sink = sink
+        self.emit = emit
+        self.startup_deadline = startup_deadline
+        self.handle: Any = None
+        self.stop_result: StopResult | None = None
+        self._stop: asyncio.Future[StopRequest] = asyncio.get_running_loop().create_future()
+        self._restart_now = asyncio.Event()
+        self.ever_ready = False
+        self.finished = asyncio.Event()
+
+    @property
+    def name(self) -> str:
+        return self.service.name
+
+    def request_stop(self, grace: float | None = None) -> None:
+        if not self._stop.done():
+            self._stop.set_result(StopRequest(grace))
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.done()
+
+    async def run(self) -> None:
+        try:
+            await self._run()
+        finally:
+            self.finished.set()
+
+    async def _run(self) -> None:
+        failures_in_row = 0
+        attempt = 0
+        while not self.stopping:
+            self.emit(ev.Starting(self.name, attempt))
+            try:
+                self.handle = await self.backend.start(self.service, self.sink)
+            except BackendError as exc:
+                self.sink.note(f"start failed: {exc.message}")
+                self.emit(ev.Failed(self.name, exc.message))
+                reason = exc.message
+                up_for = 0.0
+            else:
+                handle = self.handle
+                self.emit(ev.Spawned(self.name, handle.pid, handle.create_time, handle.container))
+                began = time.monotonic()
+                outcome = await self._supervise(handle)
+                up_for = time.monotonic() - began
+                if outcome is None:  # stopped on request
+                    return
+                reason = outcome
+            if not self.ever_ready or self.stopping:
+                return  # failures during start-up are reported, never retried
+            if up_for >= BACKOFF_RESET_AFTER:
+                failures_in_row = 0
+            failures_in_row += 1
+            if not self._should_restart(reason, failures_in_row):
+                return
+            delay = backoff_delay(failures_in_row)
+            self.emit(ev.Restarting(self.name, attempt + 1, delay, reason))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._stop), delay)
+            attempt += 1
+        if self.stopping:
+            self.emit(ev.Stopped(self.name, 0.0, False))
+
+    def _should_restart(self, reason: str, failures_in_row: int) -> bool:
+        policy = self.service.restart
+        succeeded = reason == "exited with code 0"
+        if self.service.one_shot and succeeded:
+            return False
+        if policy.mode == "no":
+            return False
+        if policy.mode == "on-failure":
+            return not succeeded and (policy.max_retries is None or failures_in_row <= policy.max_retries)
+        return True  # always, unless-stopped
+
+    async def _supervise(self, handle: Any) -> str | None:
+        """Run until exit, liveness failure or stop; return the failure reason (None: stopped)."""
+        check = self.service.healthcheck
+        prober = Prober(check, handle, self.sink) if check is not None else None
+        exit_task = asyncio.ensure_future(handle.wait())
+        stop_task = asyncio.ensure_future(asyncio.shield(self._stop))
+        health_task: asyncio.Future[Any] | None = None
+        try:
+            if prober is not None:
+                health_task = asyncio.ensure_future(self._startup(prober))
+            elif not self.service.one_shot:
+                self._became_ready()  # no healthcheck: started is ready
+            while True:
+                waiting = [t for t in (exit_task, stop_task, health_task) if t is not None]
+                done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                if stop_task in done:
+                    await self._stop_handle(handle)
+                    return None
+                if exit_task in done:
+                    status = exit_task.result()
+                    exited = ev.Exited(self.name, status.code, status.signal, not self.ever_ready)
+                    self.sink.note(exited.describe())
+                    self.emit(exited)
+                    return exited.describe()
+                assert health_task is not None and health_task in done
+                outcome = health_task.result()
+                if outcome is None:  # start-up probe passed: now watch liveness
+                    health_task = asyncio.ensure_future(prober.until_unhealthy())  # type: ignore[union-attr]
+                    continue
+                # start-up timed out or liveness failed: the process is still up; stop it
+                self.sink.note(outcome.detail)
+                self.emit(ev.Unhealthy(self.name, outcome.detail))
+                await self._stop_handle(handle, report=False)
+                self.emit(ev.Failed(self.name, outcome.detail))
+                return outcome.detail
+        finally:
+            for task in (exit_task, stop_task, health_task):
+                if task is not None and not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
+
+    async def _startup(self, prober: Prober) -> Any:
+        result = await prober.until_ready(
+            self.startup_deadline,
+            progress=lambda attempt, detail: self.emit(ev.ProbeProgress(self.name, attempt, detail)),
+        )
+        if not result.ok:
+            return result
+        self.emit(ev.Healthy(self.name, result.latency_ms, result.detail))
+        self._became_ready()
+        return None
+
+    def _became_ready(self) -> None:
+        self.ever_ready = True
+
+    async def _stop_handle(self, handle: Any, *, report: bool = True) -> None:
+        request = self._stop.result() if self._stop.done() else StopRequest()
+        grace = self.service.stop_grace_period if request.grace is None else request.grace
+        if report:
+            self.emit(ev.Stopping(self.name))
+        result = await handle.stop(self.service.stop_signal, grace)
+        if report:
+            self.stop_result = result
+            if result.killed:
+                self.sink.note(f"did not stop within {grace:g}s; killed")
+            self.emit(ev.Stopped(self.name, result.duration, result.killed))
