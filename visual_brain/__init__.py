@@ -1,0 +1,3 @@
+"""Visual Brain: the image and inference service of Zyron AI."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,33 @@
+"""``python -m visual_brain``: serve the API with uvicorn on the configured host and port.
+
+uvicorn handles SIGTERM and SIGINT: it stops accepting, finishes requests, and the
+lifespan returns unfinished jobs to the queue before the process exits.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import uvicorn
+
+from .config import get_settings
+from .server import create_app
+
+
+def main() -> None:
+    settings = get_settings()
+    logging.basicConfig(
+        level=settings.log_level.upper() if settings.log_level != "trace" else "DEBUG",
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=5,
+    )
+
+
+if __name__ == "__main__":
+    main()
