@@ -1,0 +1,1 @@
+"""The Zyron backend: job records, forwarding to Visual Brain, the stack's status."""
