@@ -326,11 +326,19 @@ class Engine:
 
     # -- stop --------------------------------------------------------------------------------
 
-    async def stop(self, names: Iterable[str] | None = None, *, grace: float | None = None) -> StopReport:
-        """Stop ``names`` and everything running that depends on them (all when None)."""
+    async def stop(
+        self, names: Iterable[str] | None = None, *, grace: float | None = None, cascade: bool = True
+    ) -> StopReport:
+        """Stop ``names`` and everything running that depends on them (all when None).
+
+        ``cascade=False`` stops only the named services (a restart keeps dependents up).
+        """
         began = time.monotonic()
         graph = self.stack.graph
-        targets = graph.reverse_closure(names) if names is not None else set(graph.deps)
+        if names is None:
+            targets = set(graph.deps)
+        else:
+            targets = graph.reverse_closure(names) if cascade else set(names)
         targets = {n for n in targets if n in self.units}
         report = StopReport()
 
