@@ -1,0 +1,208 @@
+"""`export kubernetes`, `export compose`, `import compose` and `import procfile`."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import OrchestratorError, UsageError
+from .common import common_options, load_config, print_warning, style
+
+EXPORT_EPILOG = """\b
+Examples:
+  dev-orchestrator export kubernetes --env prod > k8s.yaml
+  dev-orchestrator export kubernetes --env prod -o deploy/k8s --namespace zyron
+  dev-orchestrator export compose --env staging -o compose.yaml
+"""
+
+IMPORT_EPILOG = """\b
+Examples:
+  dev-orchestrator import compose docker-compose.yml
+  dev-orchestrator import procfile Procfile --env-file .env --ports
+"""
+
+_OWN_FILE = re.compile(r"^\d{2}-[a-z]+-[a-z0-9.-]+\.yaml$")
+
+
+def _notes(notes: Any, skipped: list[str]) -> None:
+    for note in notes:
+        print_warning(note)
+    if skipped:
+        print_warning(
+            f"not exported (process-only, no docker: section to take an image from): {', '.join(skipped)}"
+        )
+        click.echo("  hint: add a docker: section with an image to export them", err=True)
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror}") from exc
+
+
+def _done(message: str) -> None:
+    click.echo(f"{style('✓', fg='green', bold=True)} {message}", err=True)
+
+
+@click.group(epilog=EXPORT_EPILOG)
+def export() -> None:
+    """Write the stack for another engine: Kubernetes manifests or a compose file."""
+
+
+@export.command()
+@common_options
+@click.option("-o", "--output", default="-", metavar="DIR|FILE|-",
+              help="A folder (one file per object), a .yaml file, or - for stdout (default).")
+@click.option("--namespace", default=None, metavar="NS", help="Namespace of every object.")
+@click.option("--kube-version", default=None, metavar="1.XX", help="Target Kubernetes version (default 1.33).")
+@click.option("--wait-image", default=None, metavar="IMAGE",
+              help="Image of the init containers that wait for a dependency (default busybox:1.36).")
+@click.option("--kubectl-image", default=None, metavar="IMAGE",
+              help="Image of the init containers that wait for a Job (default registry.k8s.io/kubectl).")
+@click.option("--volume-size", default="1Gi", show_default=True, help="Storage request of each volume claim.")
+@click.option("--validate", "check", is_flag=True,
+              help="Validate the manifests strictly against --kube-version (needs kubernetes-validate).")
+def kubernetes(
+    file: Path | None, env: str | None, docker: bool | None, output: str, namespace: str | None,
+    kube_version: str | None, wait_image: str | None, kubectl_image: str | None, volume_size: str,
+    check: bool,
+) -> None:
+    """Kubernetes manifests: Deployments, Jobs, Services, PVCs, a ConfigMap and a Secret.
+
+    Services without a docker: section cannot be exported (they have no image); they are
+    listed on stderr and the rest is written (exit 0).
+    """
+    from ..config.resolve import resolve
+    from ..export.kubernetes import (
+        DEFAULT_KUBE_VERSION,
+        WAIT_IMAGE,
+        KubeOptions,
+        export_kubernetes,
+        validate,
+    )
+
+    options = KubeOptions(
+        namespace=namespace,
+        kube_version=kube_version or DEFAULT_KUBE_VERSION,
+        wait_image=wait_image or WAIT_IMAGE,
+        kubectl_image=kubectl_image,
+        volume_size=volume_size,
+    )
+    loaded = load_config(file, env)
+    result = export_kubernetes(resolve(loaded, docker=True), options)
+    if check:
+        problems = validate(result.objects, [options.kube_version])
+        if problems:
+            raise OrchestratorError(
+                f"{len(problems)} problem(s) in the manifests:\n" + "\n".join(problems)
+            )
+    if output == "-":
+        click.echo(result.text(), nl=False)
+    elif output.endswith((".yaml", ".yml")) and not Path(output).is_dir():
+        _write(Path(output), result.text())
+        _done(f"wrote {len(result.objects)} objects to {output}")
+    else:
+        folder = Path(output)
+        if folder.exists() and not folder.is_dir():
+            raise UsageError(f"{folder} exists and is not a folder")
+        files = result.files()
+        if folder.is_dir():  # drop files of an earlier export, so renamed objects do not linger
+            for old in folder.iterdir():
+                if _OWN_FILE.match(old.name) and old.name not in files:
+                    old.unlink()
+        for name, text in files.items():
+            _write(folder / name, text)
+        _done(f"wrote {len(files)} files to {folder}")
+    _notes(result.notes, result.skipped)
+
+
+@export.command()
+@common_options
+@click.option("-o", "--output", default="-", metavar="FILE|-", help="Compose file to write, or - for stdout (default).")
+def compose(file: Path | None, env: str | None, docker: bool | None, output: str) -> None:
+    """A compose file: services with images, depends_on with conditions, healthchecks, ports, volumes."""
+    from ..config.resolve import resolve
+    from ..export.compose import export_compose
+
+    loaded = load_config(file, env)
+    target = None if output == "-" else Path(output)
+    base = (target.resolve().parent if target else Path.cwd())
+    result = export_compose(resolve(loaded, docker=True), base=base)
+    if target is None:
+        click.echo(result.text(), nl=False)
+    else:
+        _write(target, result.text())
+        _done(f"wrote {len(result.document['services'])} services to {target}")
+    _notes(result.notes, result.skipped)
+
+
+@click.group("import", epilog=IMPORT_EPILOG)
+def import_() -> None:
+    """Write a services.yaml from a compose file or a Procfile."""
+
+
+def _save(result: Any, output: str, force: bool, variables: dict[str, str]) -> None:
+    result.validate(variables)
+    count = len(result.document.get("services", {}))
+    if output == "-":
+        click.echo(result.text(), nl=False)
+    else:
+        target = Path(output)
+        if target.exists() and not force:
+            raise UsageError(f"{target} already exists", hint="pass --force to overwrite it, or -o another path")
+        _write(target, result.text())
+        _done(f"wrote {target}: {count} service{'s' if count != 1 else ''}")
+    if len(result.notes):
+        print_warning(f"{len(result.notes)} thing(s) not carried over:")
+        for note in result.notes:
+            click.echo(f"  {note}", err=True)
+
+
+def _variables(folder: Path) -> dict[str, str]:
+    import os
+
+    from dotenv import dotenv_values
+
+    dotenv = folder / ".env"
+    values = {k: v for k, v in dotenv_values(dotenv).items() if v is not None} if dotenv.is_file() else {}
+    return {**values, **os.environ}
+
+
+_force = click.option("--force", is_flag=True, help="Overwrite the output file if it exists.")
+
+
+@import_.command("compose")
+@click.argument("source", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("-o", "--output", default="services.yaml", show_default=True, metavar="FILE|-")
+@_force
+def import_compose_cmd(source: Path, output: str, force: bool) -> None:
+    """A services.yaml from a compose file; what cannot be carried over is listed on stderr."""
+    from ..export.compose_import import import_compose
+
+    _save(import_compose(source), output, force, _variables(source.resolve().parent))
+
+
+@import_.command("procfile")
+@click.argument("source", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("-o", "--output", default="services.yaml", show_default=True, metavar="FILE|-")
+@click.option("--env-file", type=click.Path(path_type=Path), default=None,
+              help="A .env file every process reads (as foreman and honcho do).")
+@click.option("--ports", is_flag=True, help="Give each process a PORT: 5000, 5100, ... (as honcho does).")
+@click.option("--base-port", type=int, default=5000, show_default=True, help="The first PORT with --ports.")
+@_force
+def import_procfile_cmd(
+    source: Path, output: str, env_file: Path | None, ports: bool, base_port: int, force: bool
+) -> None:
+    """A services.yaml from a Procfile: one service per process, run through a shell."""
+    from ..export.procfile import import_procfile
+
+    out_dir = Path.cwd() if output == "-" else Path(output).resolve().parent
+    if not 1 <= base_port <= 65535 - 100 * 50:
+        raise UsageError(f"invalid --base-port {base_port}")
+    result = import_procfile(source, env_file=env_file, ports=ports, base_port=base_port, out_dir=out_dir)
+    _save(result, output, force, _variables(out_dir))

@@ -1,0 +1,452 @@
+"""Kubernetes manifests from a stack: Deployments, Jobs, Services, PVCs, a ConfigMap, a Secret.
+
+Kubernetes has no start order, so ``depends_on`` becomes init containers that wait for
+a dependency's Service to answer (or its Job to complete). Settings go to a ConfigMap,
+secret-looking values to a Secret that environment variables reference. The mapping is
+pure: the same stack gives the same objects, in the same order.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..config.models import Condition, HealthCheck, Probe
+from ..config.resolve import ResolvedService, ResolvedStack, flatten_settings
+from ..config.secrets import is_secret_key
+from ..errors import UsageError
+from .render import dump_all
+from .view import (
+    Mount,
+    Notes,
+    command_list,
+    container_ports,
+    docker_healthcheck,
+    env_file_values,
+    exported_services,
+    image_of,
+    in_container_port,
+    own_environment,
+    project_labels,
+)
+
+DEFAULT_KUBE_VERSION = "1.33"
+WAIT_IMAGE = "busybox:1.36"
+KUBECTL_IMAGE = "registry.k8s.io/kubectl:v{version}.0"
+_LOCAL_HOSTS = {"127.0.0.1", "localhost", "0.0.0.0", "::1", "[::1]", ""}
+_PULL = {"always": "Always", "never": "Never", "missing": "IfNotPresent"}
+
+
+@dataclass(frozen=True)
+class KubeOptions:
+    namespace: str | None = None
+    kube_version: str = DEFAULT_KUBE_VERSION
+    wait_image: str = WAIT_IMAGE
+    kubectl_image: str | None = None
+    volume_size: str = "1Gi"
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"1\.\d{1,2}", self.kube_version):
+            raise UsageError(
+                f'invalid Kubernetes version "{self.kube_version}" (use major.minor, e.g. 1.33)'
+            )
+        if self.namespace is not None and not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", self.namespace):
+            raise UsageError(f'invalid namespace "{self.namespace}" (lowercase letters, digits and -)')
+
+
+@dataclass
+class KubeExport:
+    """The manifests, plus what could not be carried over."""
+
+    objects: list[dict[str, Any]]
+    notes: Notes = field(default_factory=Notes)
+    skipped: list[str] = field(default_factory=list)
+    header: str = ""
+
+    def text(self) -> str:
+        return dump_all(self.objects, self.header)
+
+    def files(self) -> dict[str, str]:
+        """One file per object: ``<index>-<kind>-<name>.yaml`` (apply order kept by the index)."""
+        out: dict[str, str] = {}
+        for index, obj in enumerate(self.objects, 1):
+            name = f"{index:02d}-{obj['kind'].lower()}-{obj['metadata']['name']}.yaml"
+            out[name] = dump_all([obj], self.header)
+        return out
+
+
+def k8s_name(name: str) -> str:
+    """A service name as a DNS-1035 label (what a Kubernetes Service name must be)."""
+    text = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")
+    if not text or not text[0].isalpha():
+        text = f"s-{text}".rstrip("-")
+    return text[:63].rstrip("-")
+
+
+def _escape(value: str) -> str:
+    # Kubernetes expands $(VAR) in env values, command and args; $$( keeps it literal.
+    return value.replace("$(", "$$(")
+
+
+def _seconds(value: float) -> int:
+    return max(1, math.ceil(value))
+
+
+class _Builder:
+    def __init__(
+        self, stack: ResolvedStack, options: KubeOptions, environ: Mapping[str, str]
+    ) -> None:
+        self.stack = stack
+        self.options = options
+        self.environ = environ
+        self.notes = Notes()
+        self.project = k8s_name(stack.project)
+        self.exported, self.skipped = exported_services(stack)
+        self.names = {n: k8s_name(n) for n in stack.graph.order()}
+        self.secret: dict[str, str] = {}
+        self.config: dict[str, str] = {}
+        self.volumes: list[str] = []
+        self.waits_for_jobs = False
+        self.settings_secret = False
+        seen: dict[str, str] = {}
+        for name, kname in self.names.items():
+            if kname in seen:
+                raise UsageError(
+                    f'services "{seen[kname]}" and "{name}" both become "{kname}" in Kubernetes',
+                    hint="rename one of them",
+                )
+            seen[kname] = name
+
+    # -- metadata ----------------------------------------------------------------------
+
+    def meta(self, name: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": name}
+        if self.options.namespace:
+            out["namespace"] = self.options.namespace
+        out["labels"] = labels or project_labels(self.stack.project, name)
+        return out
+
+    def selector(self, kname: str) -> dict[str, str]:
+        return {"app.kubernetes.io/name": kname, "app.kubernetes.io/part-of": self.stack.project}
+
+    # -- the whole export --------------------------------------------------------------
+
+    def build(self) -> list[dict[str, Any]]:
+        self.settings()
+        workloads: list[dict[str, Any]] = []
+        for name in self.exported:
+            workloads.extend(self.service(self.stack.services[name]))
+        head: list[dict[str, Any]] = [
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": self.meta(f"{self.project}-settings"),
+             "data": self.config}
+        ]
+        if self.secret:
+            head.append(
+                {"apiVersion": "v1", "kind": "Secret", "metadata": self.meta(f"{self.project}-secrets"),
+                 "type": "Opaque", "stringData": self.secret}
+            )
+        if self.waits_for_jobs:
+            head.extend(self.rbac())
+        for volume in self.volumes:
+            head.append(
+                {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": self.meta(volume),
+                 "spec": {"accessModes": ["ReadWriteOnce"],
+                          "resources": {"requests": {"storage": self.options.volume_size}}}}
+            )
+        return head + workloads
+
+    def settings(self) -> None:
+        self.config["ZYRON_ENV"] = self.stack.config.env
+        for key, value in flatten_settings(self.stack.config.spec.settings).items():
+            (self.secret if is_secret_key(key) else self.config)[key] = value
+        self.settings_secret = bool(self.secret)
+
+    def rbac(self) -> list[dict[str, Any]]:
+        name = f"{self.project}-job-waiter"
+        namespace = self.options.namespace or "default"
+        return [
+            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": self.meta(name)},
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": self.meta(name),
+             "rules": [{"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get", "list", "watch"]}]},
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": self.meta(name),
+             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+             "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}]},
+        ]
+
+    # -- one service -------------------------------------------------------------------
+
+    def service(self, svc: ResolvedService) -> list[dict[str, Any]]:
+        kname = self.names[svc.name]
+        labels = project_labels(self.stack.project, kname)
+        pod = self.pod(svc, kname)
+        out: list[dict[str, Any]] = []
+        ports = container_ports(svc)
+        if svc.one_shot:
+            policy = svc.restart
+            pod["restartPolicy"] = "Never" if policy.mode == "no" else "OnFailure"
+            backoff = 0 if policy.mode == "no" else (policy.max_retries if policy.max_retries is not None else 6)
+            if ports:
+                self.notes.add(f"{svc.name}: a one-shot job gets no Service for its ports")
+            out.append(
+                {"apiVersion": "batch/v1", "kind": "Job", "metadata": self.meta(kname, labels),
+                 "spec": {"backoffLimit": backoff,
+                          "template": {"metadata": {"labels": labels}, "spec": pod}}}
+            )
+            return out
+        if ports:
+            out.append(
+                {"apiVersion": "v1", "kind": "Service", "metadata": self.meta(kname, labels),
+                 "spec": {"selector": self.selector(kname),
+                          "ports": [{"name": f"{p.protocol}-{p.container}", "port": p.container,
+                                     "targetPort": p.container, "protocol": p.protocol.upper()}
+                                    for p in ports]}}
+            )
+        spec: dict[str, Any] = {"replicas": 1, "selector": {"matchLabels": self.selector(kname)}}
+        if any("persistentVolumeClaim" in v for v in pod.get("volumes", [])):
+            # A ReadWriteOnce claim cannot be attached to the old and the new pod at once.
+            spec["strategy"] = {"type": "Recreate"}
+        spec["template"] = {"metadata": {"labels": labels}, "spec": pod}
+        out.append({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": self.meta(kname, labels),
+                    "spec": spec})
+        return out
+
+    def pod(self, svc: ResolvedService, kname: str) -> dict[str, Any]:
+        pod: dict[str, Any] = {}
+        init = self.init_containers(svc)
+        if self.waits_on_job(svc):
+            pod["serviceAccountName"] = f"{self.project}-job-waiter"
+        if init:
+            pod["initContainers"] = init
+        container, volumes = self.container(svc, kname)
+        pod["containers"] = [container]
+        if volumes:
+            pod["volumes"] = volumes
+        pod["terminationGracePeriodSeconds"] = math.ceil(svc.stop_grace_period)
+        if svc.stop_signal != "SIGTERM":
+            self.notes.add(f"{svc.name}: stop_signal {svc.stop_signal} is not mapped (Kubernetes sends SIGTERM)")
+        return pod
+
+    def container(self, svc: ResolvedService, kname: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        docker = svc.docker
+        assert docker is not None  # only services with a docker section are exported
+        image, local_only = image_of(self.stack, svc.name, docker)
+        if local_only:
+            self.notes.add(f"{svc.name}: no docker.image; build and push {image} (or set docker.image)")
+        out: dict[str, Any] = {"name": kname, "image": image, "imagePullPolicy": _PULL[docker.pull]}
+        entrypoint = command_list(docker.entrypoint)
+        if entrypoint:
+            out["command"] = [_escape(a) for a in entrypoint]
+        args = command_list(docker.command)
+        if args:
+            out["args"] = [_escape(a) for a in args]
+        if docker.working_dir:
+            out["workingDir"] = docker.working_dir
+        out["envFrom"] = [{"configMapRef": {"name": f"{self.project}-settings"}}]
+        if self.settings_secret:
+            out["envFrom"].append({"secretRef": {"name": f"{self.project}-secrets"}})
+        env = self.environment(svc)
+        if env:
+            out["env"] = env
+        ports = container_ports(svc)
+        if ports:
+            out["ports"] = [{"name": f"{p.protocol}-{p.container}", "containerPort": p.container,
+                             "protocol": p.protocol.upper()} for p in ports]
+        mounts, volumes = self.mounts(svc)
+        if mounts:
+            out["volumeMounts"] = mounts
+        if svc.spec.gpus:
+            out["resources"] = {"limits": {"nvidia.com/gpu": svc.spec.gpus}}
+        out.update(self.probes(svc))
+        if docker.user:
+            match = re.fullmatch(r"(\d+)(?::(\d+))?", docker.user)
+            if match:
+                context = {"runAsUser": int(match.group(1))}
+                if match.group(2):
+                    context["runAsGroup"] = int(match.group(2))
+                out["securityContext"] = context
+            else:
+                self.notes.add(f"{svc.name}: user {docker.user!r} is not numeric; runAsUser not set")
+        return out, volumes
+
+    def environment(self, svc: ResolvedService) -> list[dict[str, Any]]:
+        values: dict[str, str | None] = {**env_file_values(self.stack, svc), **own_environment(svc)}
+        out: list[dict[str, Any]] = []
+        for key, value in values.items():
+            if value is None:
+                value = self.environ.get(key)
+                if value is None:
+                    self.notes.add(f"{svc.name}: environment {key} passes through a variable that is not set; left out")
+                    continue
+            if is_secret_key(key):
+                secret_key = f"{self.names[svc.name]}.{key}"
+                self.secret[secret_key] = value
+                out.append({"name": key, "valueFrom": {"secretKeyRef": {
+                    "name": f"{self.project}-secrets", "key": secret_key}}})
+            else:
+                out.append({"name": key, "value": _escape(value)})
+        return out
+
+    def mounts(self, svc: ResolvedService) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        mounts: list[dict[str, Any]] = []
+        volumes: list[dict[str, Any]] = []
+        for index, text in enumerate(svc.docker.volumes if svc.docker else []):
+            mount = Mount.parse(text)
+            if mount.kind == "bind":
+                self.notes.add(f"{svc.name}: bind mount {text} is not portable to Kubernetes; left out")
+                continue
+            if mount.kind == "anonymous":
+                vname = f"scratch-{index}"
+                volumes.append({"name": vname, "emptyDir": {}})
+            else:
+                vname = k8s_name(mount.source)
+                if vname not in self.volumes:
+                    self.volumes.append(vname)
+                if all(v["name"] != vname for v in volumes):
+                    volumes.append({"name": vname, "persistentVolumeClaim": {"claimName": vname}})
+            entry: dict[str, Any] = {"name": vname, "mountPath": mount.target}
+            if mount.read_only:
+                entry["readOnly"] = True
+            mounts.append(entry)
+        return mounts, volumes
+
+    # -- probes ------------------------------------------------------------------------
+
+    def probes(self, svc: ResolvedService) -> dict[str, Any]:
+        check = docker_healthcheck(svc)
+        if check is None:
+            return {}
+        if check == "docker":
+            self.notes.add(f"{svc.name}: healthcheck \"docker\" (the image's own) has no Kubernetes probe")
+            return {}
+        assert isinstance(check, HealthCheck)
+        handler = self.handler(svc, check)
+        if handler is None:
+            return {}
+        if check.deep is not None:
+            self.notes.add(f"{svc.name}: the deep probe ({check.deep.describe()}) is not mapped")
+        period = _seconds(check.interval)
+        timing = {"periodSeconds": period, "timeoutSeconds": _seconds(check.timeout or 1.0)}
+        out: dict[str, Any] = {
+            "readinessProbe": {**handler, **timing, "failureThreshold": check.retries},
+            "livenessProbe": {**handler, **timing, "failureThreshold": check.retries},
+        }
+        if check.start_period > 0:
+            startup = math.ceil(check.start_period / period) + check.retries
+            out["startupProbe"] = {**handler, **timing, "failureThreshold": startup}
+        return out
+
+    def handler(self, svc: ResolvedService, probe: Probe) -> dict[str, Any] | None:
+        if probe.http is not None:
+            url = urlsplit(probe.http.url)
+            port = url.port or (443 if url.scheme == "https" else 80)
+            if (url.hostname or "") not in _LOCAL_HOSTS:
+                self.notes.add(f"{svc.name}: probe host {url.hostname} replaced by the pod itself")
+            path = (url.path or "/") + (f"?{url.query}" if url.query else "")
+            get: dict[str, Any] = {"path": path, "port": in_container_port(svc, port)}
+            if url.scheme == "https":
+                get["scheme"] = "HTTPS"
+            return {"httpGet": get}
+        if probe.tcp is not None:
+            if probe.tcp.host not in _LOCAL_HOSTS:
+                self.notes.add(f"{svc.name}: probe host {probe.tcp.host} replaced by the pod itself")
+            return {"tcpSocket": {"port": in_container_port(svc, probe.tcp.port)}}
+        if probe.command is not None:
+            return {"exec": {"command": probe.argv()}}
+        self.notes.add(f"{svc.name}: log probe /{probe.log}/ has no Kubernetes equivalent; no probe")
+        return None
+
+    # -- start order -------------------------------------------------------------------
+
+    def waits_on_job(self, svc: ResolvedService) -> bool:
+        return any(d.condition is Condition.COMPLETED and d.name in self.exported for d in svc.depends_on)
+
+    def init_containers(self, svc: ResolvedService) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for dep in svc.depends_on:
+            target = self.stack.services[dep.name]
+            kdep = self.names[dep.name]
+            name = f"wait-for-{kdep}"[:63].rstrip("-")
+            if dep.condition is Condition.COMPLETED:
+                if dep.name not in self.exported:
+                    self.notes.add(f"{svc.name}: cannot wait for {dep.name} to complete (not exported)")
+                    continue
+                self.waits_for_jobs = True
+                image = self.options.kubectl_image or KUBECTL_IMAGE.format(version=self.options.kube_version)
+                out.append({"name": name, "image": image,
+                            "args": ["wait", "--for=condition=complete", f"job/{kdep}", "--timeout=3600s"]})
+                continue
+            if target.one_shot:
+                self.notes.add(f"{svc.name}: {dep.name} is a Job; waiting for it to start is not mapped")
+                continue
+            ports = container_ports(target)
+            if not ports:
+                self.notes.add(
+                    f"{svc.name}: {dep.name} has no port to wait on; Kubernetes starts {svc.name} without waiting"
+                )
+                continue
+            if dep.name not in self.exported:
+                self.notes.add(
+                    f"{svc.name}: waits for a Service {kdep} on port {ports[0].container} "
+                    f"that this export does not create ({dep.name} is not exported)"
+                )
+            host, port = kdep, ports[0].container
+            # A Service only routes to ready pods, so a TCP answer also means "healthy".
+            script = (
+                f"until nc -z -w 2 {host} {port} 2>/dev/null || echo | nc -w 2 {host} {port} >/dev/null 2>&1; "
+                f"do echo waiting for {host}:{port}; sleep 2; done"
+            )
+            out.append({"name": name, "image": self.options.wait_image, "command": ["sh", "-c", script]})
+        return out
+
+
+def export_kubernetes(
+    stack: ResolvedStack,
+    options: KubeOptions | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+) -> KubeExport:
+    """Map the Docker view of ``stack`` to Kubernetes objects; notes list what was left out."""
+    options = options or KubeOptions()
+    builder = _Builder(stack, options, os.environ if environ is None else environ)
+    if not builder.exported:
+        listed = ", ".join(builder.skipped) or "none"
+        raise UsageError(
+            f"nothing to export: no service has a docker: section (process-only: {listed})",
+            hint="give each service a docker: section with an image",
+        )
+    objects = builder.build()
+    header = (
+        f"# Kubernetes manifests of {stack.project} (env {stack.config.env}), written by\n"
+        f"# dev-orchestrator export kubernetes. Regenerate rather than edit.\n"
+    )
+    return KubeExport(objects, builder.notes, builder.skipped, header)
+
+
+def validate(objects: list[dict[str, Any]], versions: list[str]) -> list[str]:
+    """Strict schema validation with kubernetes-validate; returns the problems found."""
+    try:
+        import kubernetes_validate
+    except ImportError as exc:
+        raise UsageError(
+            "validation needs the kubernetes-validate package", hint="pip install kubernetes-validate"
+        ) from exc
+    problems: list[str] = []
+    for version in versions:
+        for obj in objects:
+            where = f"{obj['kind']}/{obj['metadata']['name']} (Kubernetes {version})"
+            try:
+                kubernetes_validate.validate(obj, version, strict=True)
+            except kubernetes_validate.ValidationError as exc:
+                path = ".".join(str(p) for p in exc.path)
+                problems.append(f"{where}: {path}: {exc.message}")
+            except kubernetes_validate.utils.SchemaNotFoundError as exc:
+                problems.append(f"{where}: {exc.message}")
+            except kubernetes_validate.utils.VersionNotSupportedError as exc:
+                problems.append(exc.message)
+                break
+    return problems
