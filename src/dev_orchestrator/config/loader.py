@@ -18,11 +18,11 @@ from pydantic import ValidationError
 from ..errors import ConfigError, Diagnostic, Location, UsageError
 from . import models
 from .interpolate import InterpolationError, Interpolator, walk_strings
+from .locate import SERVICES_FILE, find_services_file
 from .merge import merge, merge_positions
 from .source import PathKey, Source, dotted, parse_file
 from .validation import pydantic_diagnostics
 
-SERVICES_FILE = "services.yaml"
 DEFAULT_ENV = "dev"
 
 
@@ -42,19 +42,6 @@ class LoadedConfig:
 
     def location(self, *path: str | int) -> Location | None:
         return self.locations.get(tuple(path))
-
-
-def find_services_file(start: Path) -> Path:
-    """Walk up from ``start`` to the first folder holding services.yaml (as git and compose do)."""
-    here = start.resolve()
-    for folder in (here, *here.parents):
-        candidate = folder / SERVICES_FILE
-        if candidate.is_file():
-            return candidate
-    raise UsageError(
-        f"no {SERVICES_FILE} found in {start} or any folder above it",
-        hint="run the command inside a project, or pass -f path/to/services.yaml",
-    )
 
 
 def project_name(data: Mapping[str, Any], root: Path) -> str:
