@@ -7,7 +7,7 @@ import signal
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, PlainSerializer
+from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|us|h|m|s)")
 _UNIT_SECONDS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -55,8 +55,20 @@ def format_duration(seconds: float) -> str:
     return out + (f"{secs}s" if secs or not out else "")
 
 
+# The JSON Schema says what a user may write (not the float it becomes), so editors accept "2s".
+_DURATION_SCHEMA = {
+    "anyOf": [
+        {"type": "number", "minimum": 0},
+        {"type": "string", "pattern": r"^\s*(\d+(\.\d+)?|(\d+(\.\d+)?(us|ms|h|m|s))+)\s*$"},
+    ],
+    "description": "seconds, or a duration such as 500ms, 2s, 1m30s",
+}
+
 Duration = Annotated[
-    float, BeforeValidator(parse_duration), PlainSerializer(format_duration, return_type=str)
+    float,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema(_DURATION_SCHEMA, mode="validation"),
 ]
 
 
@@ -95,7 +107,19 @@ def restart_policy(text: str) -> RestartPolicy:
     return RestartPolicy(text)
 
 
-RestartText = Annotated[str, BeforeValidator(parse_restart)]
+RestartText = Annotated[
+    str,
+    BeforeValidator(parse_restart),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"enum": ["no", "on-failure", "always", "unless-stopped", False]},
+                {"type": "string", "pattern": r"^on-failure:\d+$"},
+            ]
+        },
+        mode="validation",
+    ),
+]
 
 
 def parse_signal(value: Any) -> str:
@@ -114,7 +138,11 @@ def parse_signal(value: Any) -> str:
     raise ValueError(f'unknown signal "{value}" (use SIGTERM, SIGINT, SIGQUIT, SIGHUP, ...)')
 
 
-SignalName = Annotated[str, BeforeValidator(parse_signal)]
+SignalName = Annotated[
+    str,
+    BeforeValidator(parse_signal),
+    WithJsonSchema({"type": ["string", "integer"], "examples": ["SIGTERM", "SIGINT"]}, mode="validation"),
+]
 
 
 def parse_port(value: Any) -> int:
@@ -129,4 +157,12 @@ def parse_port(value: Any) -> int:
     return port
 
 
-Port = Annotated[int, BeforeValidator(parse_port)]
+Port = Annotated[
+    int,
+    BeforeValidator(parse_port),
+    # a string is allowed for "${PORT:-8000}", which is interpolated before validation
+    WithJsonSchema(
+        {"anyOf": [{"type": "integer", "minimum": 1, "maximum": 65535}, {"type": "string"}]},
+        mode="validation",
+    ),
+]
