@@ -398,7 +398,7 @@ def render_table(report: GpuReport) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, detector: Callable[[], GpuReport] = detect) -> int:
     """``check-gpu [--json]``: exit 0 GPU usable, 1 CPU fallback, 2 detection error."""
     parser = argparse.ArgumentParser(
         prog="check-gpu",
@@ -408,7 +408,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
     try:
-        report = detect()
+        report = detector()
     except Exception as exc:  # the CLI boundary: never a traceback for a detection bug
         report = GpuReport(backend="none", error=f"{type(exc).__name__}: {exc}")
     if args.json:
