@@ -80,7 +80,7 @@ def import_procfile(
         service: dict[str, Any] = {"command": command.replace("$", "$$"), "shell": True}
         if env_ref:
             service["env_file"] = [env_ref]
-        if ports:
+        if ports and raw != "release":  # a one-shot serves nothing
             port = base_port + index * PORT_STEP
             service["environment"] = {"PORT": str(port)}
             service["ports"] = [port]

@@ -1,0 +1,103 @@
+"""Compose export: the Docker view of a stack as a compose document."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import MakeStack
+
+from dev_orchestrator.errors import UsageError
+from dev_orchestrator.export.compose import export_compose
+
+STACK = """
+name: shop
+settings:
+  api: {port: 8080}
+services:
+  db:
+    docker:
+      image: postgres:16
+      volumes: ["pgdata:/var/lib/postgresql/data"]
+      healthcheck: {command: "pg_isready -U shop", interval: 5s, retries: 5, start_period: 10s}
+  cache:
+    docker: {image: redis:7, ports: ["6380:6379"]}
+    healthcheck: {tcp: {port: 6380}}
+  api:
+    command: python -m api
+    environment: {PRICE: "$$5", PASS_THROUGH: null}
+    docker:
+      build: {context: ./api, target: prod}
+      image: shop/api:1
+      ports: ["127.0.0.1:8081:8080"]
+      volumes: ["./src:/app:ro"]
+      healthcheck: {http: {url: "http://127.0.0.1:8081/health"}, interval: 1s}
+    depends_on:
+      db: {condition: service_healthy}
+      cache: {condition: service_healthy}
+      tool: {condition: service_started}
+    gpus: 1
+    stop_grace_period: 30s
+    stop_signal: SIGINT
+    restart: on-failure:3
+  tool:
+    command: python -m tool
+"""
+
+
+def test_services_images_and_dependencies(make_stack: MakeStack, tmp_path: Path) -> None:
+    result = export_compose(make_stack(STACK))
+    services = result.document["services"]
+    assert list(services) == ["cache", "db", "api"]
+    api = services["api"]
+    assert api["image"] == "shop/api:1"
+    assert api["build"] == {"context": "./api", "target": "prod"}
+    assert api["depends_on"] == {
+        "db": {"condition": "service_healthy"},
+        "cache": {"condition": "service_healthy"},
+    }
+    assert result.skipped == ["tool"]
+    assert any("dependency on tool left out" in n for n in result.notes)
+    assert result.document["volumes"] == {"pgdata": {}}
+
+
+def test_healthchecks_become_tests_inside_the_container(make_stack: MakeStack) -> None:
+    services = export_compose(make_stack(STACK)).document["services"]
+    assert services["db"]["healthcheck"] == {
+        "test": ["CMD-SHELL", "pg_isready -U shop"], "interval": "5s", "timeout": "2s",
+        "retries": 5, "start_period": "10s",
+    }
+    api_test = services["api"]["healthcheck"]["test"]
+    assert api_test[0] == "CMD-SHELL" and "http://127.0.0.1:8080/health" in api_test[1]
+    assert "127.0.0.1 6379" in services["cache"]["healthcheck"]["test"][1]
+
+
+def test_environment_escapes_dollars_and_keeps_pass_through(make_stack: MakeStack) -> None:
+    env = export_compose(make_stack(STACK)).document["services"]["api"]["environment"]
+    assert env["ZYRON_ENV"] == "dev" and env["API_PORT"] == "8080"
+    assert env["PRICE"] == "$$5"
+    assert env["PASS_THROUGH"] is None
+
+
+def test_runtime_options(make_stack: MakeStack) -> None:
+    api = export_compose(make_stack(STACK)).document["services"]["api"]
+    assert api["restart"] == "on-failure:3"
+    assert api["stop_grace_period"] == "30s" and api["stop_signal"] == "SIGINT"
+    assert api["deploy"]["resources"]["reservations"]["devices"][0]["count"] == 1
+    assert api["ports"] == ["127.0.0.1:8081:8080"]
+
+
+def test_paths_relative_to_the_output_folder(make_stack: MakeStack, tmp_path: Path) -> None:
+    stack = make_stack(STACK)
+    api = export_compose(stack, base=tmp_path / "deploy").document["services"]["api"]
+    assert api["volumes"] == ["../src:/app:ro"]
+    assert api["build"]["context"] == "../api"
+
+
+def test_deterministic(make_stack: MakeStack) -> None:
+    assert export_compose(make_stack(STACK)).text() == export_compose(make_stack(STACK)).text()
+
+
+def test_nothing_to_export(make_stack: MakeStack) -> None:
+    with pytest.raises(UsageError):
+        export_compose(make_stack("services:\n  a: {command: sleep 1}\n"))
