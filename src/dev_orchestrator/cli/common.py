@@ -16,10 +16,17 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def common_options(fn: F) -> F:
     """-f/--file, --env, --docker, --debug (options go after the command)."""
+    return _common(fn, ("-f", "--file"))
 
+
+def common_options_no_short_file(fn: F) -> F:
+    """The common options where ``-f`` means something else (``logs -f`` follows)."""
+    return _common(fn, ("--file",))
+
+
+def _common(fn: F, file_flags: tuple[str, ...]) -> F:
     @click.option(
-        "-f",
-        "--file",
+        *file_flags,
         "file",
         type=click.Path(path_type=Path, dir_okay=True),
         default=None,

@@ -1,0 +1,1 @@
+"""The background supervisor, its control API on a Unix socket, and the CLI's client."""

@@ -1,0 +1,305 @@
+"""The background supervisor: one per project, owns the engine, serves the control API.
+
+Started detached by `start` (own session, stdin closed, output to
+``.orchestrator/supervisor.log``) as ``python -m dev_orchestrator.control.daemon``. It
+holds ``supervisor.lock`` for its whole life, writes ``state.json`` after every change,
+and exits after `stop` of everything (or SIGTERM), removing its socket.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from ..errors import OrchestratorError, UsageError
+from ..state import Lock, Paths, write_state
+from . import protocol
+from .server import ControlServer
+
+log = logging.getLogger("dev_orchestrator.supervisor")
+STATE_DEBOUNCE = 0.05
+
+
+class Supervisor:
+    def __init__(self, stack: Any, paths: Paths, *, file: Path, docker: bool | None) -> None:
+        self.stack = stack
+        self.paths = paths
+        self.file = file
+        self.docker_flag = docker
+        self.engine: Any = None
+        self.started_at = time.time()
+        self.shutdown = asyncio.Event()
+        self.op_lock = asyncio.Lock()
+        self._dirty = asyncio.Event()
+        self._procs: dict[tuple[int, float | None], psutil.Process] = {}
+        self._config_mtime = self._mtime()
+
+    def _mtime(self) -> float:
+        files = [self.stack.root / f for f in self.stack.config.files]
+        return max((f.stat().st_mtime for f in files if f.exists()), default=0.0)
+
+    # -- state file -------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        services = {}
+        for name, status in self.engine.status.items():
+            svc = self.stack.services[name]
+            record = protocol.status_record(status)
+            record["stop_signal"] = svc.stop_signal
+            record["stop_grace_period"] = svc.stop_grace_period
+            services[name] = record
+        return {
+            "project": self.stack.project,
+            "env": self.stack.config.env,
+            "file": str(self.file),
+            "docker": self.stack.docker,
+            "supervisor": {"pid": os.getpid(), "create_time": psutil.Process().create_time(),
+                           "started_at": protocol.iso(self.started_at)},
+            "services": services,
+            "order": self.stack.graph.order(),
+        }
+
+    async def _state_writer(self) -> None:
+        # Debounced: a burst of events during start-up costs one write, not one per event.
+        while True:
+            await self._dirty.wait()
+            await asyncio.sleep(STATE_DEBOUNCE)
+            self._dirty.clear()
+            await asyncio.to_thread(write_state, self.paths.state, self.snapshot())
+
+    def _on_event(self, event: Any, status: Any) -> None:
+        self._dirty.set()
+
+    # -- handlers ---------------------------------------------------------------------------
+
+    async def h_status(self, body: dict[str, Any]) -> dict[str, Any]:
+        data = self.snapshot()
+        data["supervisor"]["running"] = True
+        data["config_changed"] = self._mtime() != self._config_mtime
+        for record in data["services"].values():
+            record.update(self._usage(record.get("pid"), record.get("create_time")))
+        data["order"] = self.stack.graph.order()
+        return data
+
+    def _usage(self, pid: int | None, create_time: float | None) -> dict[str, Any]:
+        if not pid:
+            return {"cpu_percent": None, "rss_bytes": None}
+        key = (pid, create_time)
+        proc = self._procs.get(key)
+        try:
+            if proc is None:
+                proc = self._procs[key] = psutil.Process(pid)
+            family = [proc, *proc.children(recursive=True)]
+            cpu = 0.0
+            rss = 0
+            for p in family:
+                with contextlib.suppress(psutil.Error):
+                    cpu += p.cpu_percent(None)
+                    rss += p.memory_info().rss
+            return {"cpu_percent": round(cpu, 1), "rss_bytes": rss}
+        except psutil.Error:
+            self._procs.pop(key, None)
+            return {"cpu_percent": None, "rss_bytes": None}
+
+    def _names(self, body: dict[str, Any]) -> list[str]:
+        names = body.get("services") or []
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise UsageError("services must be a list of names")
+        unknown = [n for n in names if n not in self.stack.graph]
+        if unknown:
+            raise UsageError(f"unknown service {', '.join(unknown)}")
+        return names
+
+    async def _stream(self, operation: Any) -> AsyncIterator[dict[str, Any]]:
+        """Run ``operation`` (a coroutine function taking nothing) and stream its events."""
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        began = time.monotonic()
+
+        def forward(event: Any, status: Any) -> None:
+            svc = self.stack.services[event.service]
+            queue.put_nowait(protocol.event_record(event, status, svc, time.monotonic() - began))
+
+        async def run() -> None:
+            async with self.op_lock:
+                self.engine.listeners.append(forward)
+                try:
+                    result = await operation()
+                except OrchestratorError as exc:
+                    result = protocol.error_reply(exc.message, code=type(exc).__name__, hint=exc.hint,
+                                                  exit_code=exc.exit_code)
+                finally:
+                    self.engine.listeners.remove(forward)
+                queue.put_nowait(result)
+                queue.put_nowait(None)
+
+        # The operation belongs to the supervisor's task group, not to the connection:
+        # a client that goes away (Ctrl-C) does not cut a start or stop in half.
+        self.group.create_task(run())
+        while (record := await queue.get()) is not None:
+            yield record
+
+    async def h_start(self, body: dict[str, Any]) -> Any:
+        names = self._names(body)
+        timeout = body.get("timeout")
+
+        async def operation() -> dict[str, Any]:
+            report = await self.engine.start(names, timeout=timeout)
+            if not report.ok and not self.engine.active():
+                self.shutdown.set()  # nothing left running: the supervisor goes too
+            return protocol.start_result(report)
+
+        return self._stream(operation)
+
+    async def h_stop(self, body: dict[str, Any]) -> Any:
+        names = self._names(body)
+        grace = body.get("grace")
+        everything = not names
+
+        async def operation() -> dict[str, Any]:
+            report = await self.engine.stop(names or None, grace=grace)
+            if everything:
+                self.shutdown.set()
+            result = protocol.stop_result(report)
+            result["supervisor_exiting"] = everything
+            return result
+
+        return self._stream(operation)
+
+    async def h_restart(self, body: dict[str, Any]) -> Any:
+        names = self._names(body) or list(self.stack.graph.deps)
+        timeout = body.get("timeout")
+
+        async def operation() -> dict[str, Any]:
+            targets = restart_targets(self.stack, names)
+            stopped = await self.engine.stop(targets, cascade=False)
+            report = await self.engine.start(targets, timeout=timeout)
+            result = protocol.start_result(report)
+            result["stopped"] = {n: protocol.stop_record(r) for n, r in stopped.stopped.items()}
+            result["restarted"] = targets
+            return result
+
+        return self._stream(operation)
+
+    async def h_health(self, body: dict[str, Any]) -> dict[str, Any]:
+        from ..health.report import check_health
+
+        names = self._names(body) or list(self.stack.graph.order())
+        handles = {n: u.handle for n, u in self.engine.units.items() if u.handle is not None and not u.finished.is_set()}
+        completed = {n for n, s in self.engine.status.items() if s.completed}
+        return await check_health(self.stack, names, deep=bool(body.get("deep")), handles=handles,
+                                  completed=completed)
+
+    async def h_ping(self, body: dict[str, Any]) -> dict[str, Any]:
+        return {"type": "pong", "api": protocol.API_VERSION, "pid": os.getpid(),
+                "project": self.stack.project, "env": self.stack.config.env, "file": str(self.file),
+                "docker": self.stack.docker}
+
+    # -- main loop --------------------------------------------------------------------------
+
+    async def run(self, ready_fd: int | None) -> None:
+        from ..runtime.engine import Engine
+
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.add_signal_handler(sig, self.shutdown.set)
+        routes: dict[tuple[str, str], Any] = {
+            ("GET", "/v1/ping"): self.h_ping,
+            ("GET", "/v1/status"): self.h_status,
+            ("POST", "/v1/start"): self.h_start,
+            ("POST", "/v1/stop"): self.h_stop,
+            ("POST", "/v1/restart"): self.h_restart,
+            ("POST", "/v1/health"): self.h_health,
+        }
+        server = ControlServer(self.paths.socket, routes)
+        async with asyncio.TaskGroup() as group, Engine(self.stack) as engine:
+            self.group = group
+            self.engine = engine
+            engine.listeners.append(self._on_event)
+            writer = group.create_task(self._state_writer())
+            await server.start()
+            write_state(self.paths.state, self.snapshot())
+            _signal_ready(ready_fd, {"ok": True, "pid": os.getpid()})
+            log.info("supervisor %s ready on %s", os.getpid(), self.paths.socket)
+            await self.shutdown.wait()
+            log.info("shutting down")
+            async with self.op_lock:
+                await engine.stop()
+            await server.close()
+            writer.cancel()
+            write_state(self.paths.state, self.snapshot() | {"stopped": True})
+
+
+def restart_targets(stack: Any, names: list[str]) -> list[str]:
+    """The named services plus, transitively, dependents that asked to restart with them."""
+    out = list(dict.fromkeys(names))
+    queue = list(out)
+    while queue:
+        name = queue.pop()
+        for dependent in stack.graph.dependents[name]:
+            edge = next(d for d in stack.services[dependent].depends_on if d.name == name)
+            if edge.restart and dependent not in out:
+                out.append(dependent)
+                queue.append(dependent)
+    return [n for n in stack.graph.order() if n in out]
+
+
+def _signal_ready(fd: int | None, message: dict[str, Any]) -> None:
+    if fd is None:
+        return
+    with contextlib.suppress(OSError):
+        os.write(fd, json.dumps(message).encode() + b"\n")
+        os.close(fd)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="dev-orchestrator-supervisor")
+    parser.add_argument("--file", required=True, type=Path)
+    parser.add_argument("--env", required=True)
+    parser.add_argument("--docker", choices=["on", "off", "config"], default="config")
+    parser.add_argument("--ready-fd", type=int, default=None)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not one line per probe
+    docker = {"on": True, "off": False, "config": None}[args.docker]
+    paths = Paths(args.file.parent)
+    paths.ensure()
+    lock = Lock(paths.lock)
+    if not lock.acquire(blocking=False):
+        _signal_ready(args.ready_fd, {"ok": False, "message": "another supervisor runs for this project",
+                                      "exit_code": 0})
+        return 0
+    try:
+        from ..config import load
+        from ..config.resolve import resolve
+
+        try:
+            config = load(args.file, args.env)
+            stack = resolve(config, docker=docker)
+        except OrchestratorError as exc:
+            _signal_ready(args.ready_fd, {"ok": False, "message": str(exc), "exit_code": exc.exit_code})
+            return exc.exit_code
+        supervisor = Supervisor(stack, paths, file=args.file, docker=docker)
+        asyncio.run(supervisor.run(args.ready_fd))
+        return 0
+    except Exception as exc:
+        log.exception("supervisor failed")
+        _signal_ready(args.ready_fd, {"ok": False, "message": f"supervisor failed: {exc}", "exit_code": 1})
+        return 1
+    finally:
+        lock.release()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
