@@ -47,7 +47,7 @@ def cleanup_orphans(paths: Paths, *, volumes: bool = False) -> dict[str, dict[st
         with contextlib.suppress(Exception):
             from ..backends import docker as docker_backend
 
-            for name in docker_backend.cleanup_project(state["project"], volumes=volumes):
+            for name in docker_backend.cleanup_project(state["project"], volumes=volumes).containers:
                 stopped.setdefault(name, {"duration": 0.0, "killed": False})
     with contextlib.suppress(FileNotFoundError):
         paths.socket.unlink()
