@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _SECRET_KEY = re.compile(r"password|secret|token|api_key|apikey|credential", re.IGNORECASE)
@@ -29,7 +29,9 @@ class RedisSettings(BaseModel):
 
 
 class JobSettings(BaseModel):
-    concurrency: int = Field(1, ge=1, le=64, description="jobs processed at once by this instance")
+    concurrency: int = Field(
+        1, ge=0, le=64, description="jobs run at once by this instance; 0: accept jobs, run none"
+    )
     max_upload_bytes: int = Field(10 * 1024 * 1024, ge=1024)
     max_pixels: int = Field(50_000_000, ge=1, description="largest accepted image (width*height)")
     result_ttl_s: int = Field(
@@ -90,6 +92,12 @@ class Settings(BaseSettings):
     def _lower(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
 
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        # services.yaml's `api_key: null` arrives as an empty variable: no key.
+        return None if value == "" else value
+
     def masked(self) -> dict[str, Any]:
         """The effective settings as JSON data, with every secret masked."""
         return mask_secrets(self.model_dump(mode="json"))
@@ -113,3 +121,13 @@ def mask_secrets(data: Any, key: str = "") -> Any:
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+def settings_error(service: str, prefix: str, exc: ValidationError) -> str:
+    """One line per invalid setting, named as its environment variable."""
+    lines = [f"{service}: invalid settings ({exc.error_count()}):"]
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"]]
+        name = prefix + "__".join(p.upper() for p in loc) if loc else prefix.rstrip("_")
+        lines.append(f"  {name}: {err['msg']} (got {err.get('input')!r})")
+    return "\n".join(lines)

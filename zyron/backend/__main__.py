@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 import uvicorn
+from pydantic import ValidationError
 
+from ..settings_errors import settings_error
 from .config import get_settings
 from .server import create_app
 
 
-def main() -> None:
-    settings = get_settings()
+def main() -> int:
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        print(settings_error("backend", "BACKEND_", exc), file=sys.stderr)
+        return 2
     logging.basicConfig(
         level=settings.log_level.upper() if settings.log_level != "trace" else "DEBUG",
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -23,7 +30,8 @@ def main() -> None:
         log_level=settings.log_level,
         timeout_graceful_shutdown=5,
     )
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -28,6 +28,11 @@ class VisualBrainLink(BaseModel):
     timeout_s: float = Field(10.0, gt=0)
     api_key: SecretStr | None = None
 
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if value == "" else value
+
 
 class BackendSettings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -46,6 +51,11 @@ class BackendSettings(BaseSettings):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     visual_brain: VisualBrainLink = Field(default_factory=VisualBrainLink)
     frontend_url: str | None = Field(None, description="probed by /api/status when set")
+
+    @field_validator("frontend_url", mode="before")
+    @classmethod
+    def _no_frontend(cls, value: Any) -> Any:
+        return None if value == "" else value
 
     @field_validator("log_level", mode="before")
     @classmethod

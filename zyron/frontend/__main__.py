@@ -5,15 +5,21 @@ from __future__ import annotations
 import logging
 import sys
 
+from pydantic import ValidationError
+
+from ..settings_errors import settings_error
 from .config import get_settings
 from .server import serve
 
 
 def main() -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    return serve(get_settings())
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        print(settings_error("frontend", "FRONTEND_", exc), file=sys.stderr)
+        return 2
+    return serve(settings)
 
 
 if __name__ == "__main__":
