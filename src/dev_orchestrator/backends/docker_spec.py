@@ -1,0 +1,245 @@
+"""What a service's container looks like: names, labels, ports, mounts, env and config hash.
+
+Pure (no Docker calls), so the translation from ``docker:`` to container settings is
+testable as data. The config hash covers everything that shapes the container, so a
+changed definition (or a rebuilt image) is recreated and an unchanged one is reused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from ..config.resolve import flatten_settings, read_env_files
+
+if TYPE_CHECKING:
+    from ..config.resolve import ResolvedService, ResolvedStack
+
+LABEL_PROJECT = "dev-orchestrator.project"
+LABEL_SERVICE = "dev-orchestrator.service"
+LABEL_HASH = "dev-orchestrator.config-hash"
+
+DEFAULT_HOST_IP = "127.0.0.1"  # a dev tool must not expose a database to the LAN by default
+
+_PORT = re.compile(
+    r"^(?:(?P<ip>\[[0-9a-fA-F:.]+\]|\d{1,3}(?:\.\d{1,3}){3}):)?(?:(?P<host>\d+):)?(?P<container>\d+)(?:/(?P<proto>tcp|udp))?$"
+)
+_MODES = {"ro", "rw", "z", "Z", "ro,z", "ro,Z", "rw,z", "rw,Z"}
+
+
+def network_name(project: str) -> str:
+    return f"{project}_default"
+
+
+def volume_name(project: str, name: str) -> str:
+    return f"{project}_{name}"
+
+
+def container_name(project: str, service: str) -> str:
+    return f"{project}-{service}"
+
+
+def project_labels(project: str) -> dict[str, str]:
+    return {LABEL_PROJECT: project}
+
+
+def project_filter(project: str, service: str | None = None) -> dict[str, Any]:
+    """A Docker ``filters`` value that finds what carries the project's (service's) labels."""
+    labels = [f"{LABEL_PROJECT}={project}"]
+    if service is not None:
+        labels.append(f"{LABEL_SERVICE}={service}")
+    return {"label": labels}
+
+
+@dataclass(frozen=True)
+class PortBinding:
+    container: int
+    host: int
+    host_ip: str = DEFAULT_HOST_IP
+    proto: str = "tcp"
+
+    @classmethod
+    def parse(cls, text: str) -> PortBinding:
+        """Compose syntax; a port alone publishes the same port number on the host.
+
+        Unlike compose (which would pick a random host port), a single number keeps its
+        number, so that probes and local processes can rely on it.
+        """
+        match = _PORT.match(text.strip())
+        if match is None:
+            raise ValueError(f'invalid port mapping "{text}" (use "8080", "8080:80" or "127.0.0.1:8080:80")')
+        ip = (match["ip"] or DEFAULT_HOST_IP).strip("[]")
+        container = int(match["container"])
+        host = int(match["host"]) if match["host"] else container
+        return cls(container, host, ip, match["proto"] or "tcp")
+
+
+@dataclass(frozen=True)
+class Mount:
+    kind: Literal["named", "bind", "anonymous"]
+    target: str
+    source: str = ""
+    mode: str = "rw"
+
+    @classmethod
+    def parse(cls, text: str, *, project: str, root: Path) -> Mount:
+        """``name:/path``, ``./dir:/path`` or ``/path`` with an optional ``:ro``.
+
+        Named volumes get the project prefix; bind mounts are relative to services.yaml.
+        """
+        parts = text.split(":")
+        mode = "rw"
+        if len(parts) >= 2 and parts[-1] in _MODES:
+            mode = parts.pop()
+        if len(parts) == 1:
+            return cls("anonymous", parts[0], mode=mode)
+        source, target = parts[0], ":".join(parts[1:])
+        if source.startswith((".", "/", "~")) or "/" in source:
+            path = Path(source).expanduser()
+            if not path.is_absolute():
+                path = root / path
+            return cls("bind", target, str(path.resolve()), mode)
+        return cls("named", target, volume_name(project, source), mode)
+
+
+@dataclass(frozen=True)
+class ContainerPlan:
+    """Everything the container is created with (pure data)."""
+
+    service: str
+    project: str
+    name: str
+    image: str
+    command: list[str] | None
+    entrypoint: list[str] | None
+    environment: dict[str, str]
+    ports: tuple[PortBinding, ...]
+    mounts: tuple[Mount, ...]
+    user: str | None
+    working_dir: str | None
+    stop_signal: str
+    stop_grace_period: float
+    network: str
+    image_id: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def config_hash(self) -> str:
+        data = {
+            "image": self.image, "image_id": self.image_id, "command": self.command,
+            "entrypoint": self.entrypoint, "environment": sorted(self.environment.items()),
+            "ports": [vars(p) for p in self.ports], "mounts": [vars(m) for m in self.mounts],
+            "user": self.user, "working_dir": self.working_dir, "stop_signal": self.stop_signal,
+            "stop_grace_period": self.stop_grace_period, "network": self.network,
+        }
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+    def with_image_id(self, image_id: str) -> ContainerPlan:
+        plan = ContainerPlan(**{**vars(self), "image_id": image_id, "labels": {}})
+        labels = {LABEL_PROJECT: self.project, LABEL_SERVICE: self.service, LABEL_HASH: plan.config_hash()}
+        return ContainerPlan(**{**vars(plan), "labels": labels})
+
+    @property
+    def hash(self) -> str:
+        return self.labels.get(LABEL_HASH) or self.config_hash()
+
+    def port_map(self) -> dict[int | str, Any]:
+        out: dict[int | str, Any] = {}
+        for p in self.ports:
+            out.setdefault(f"{p.container}/{p.proto}", []).append((p.host_ip, p.host))
+        return out
+
+    def binds(self) -> dict[str, Mapping[str, str]]:
+        return {m.source: {"bind": m.target, "mode": m.mode} for m in self.mounts if m.kind != "anonymous"}
+
+    def named_volumes(self) -> list[str]:
+        return [m.source for m in self.mounts if m.kind == "named"]
+
+    def anonymous_volumes(self) -> list[str]:
+        return [m.target for m in self.mounts if m.kind == "anonymous"]
+
+    def create_kwargs(self) -> dict[str, Any]:
+        """Arguments of the low-level ``create_container`` (host config built separately)."""
+        return {
+            "image": self.image,
+            "name": self.name,
+            "command": self.command,
+            "entrypoint": self.entrypoint,
+            "environment": self.environment,
+            "user": self.user or "",
+            "working_dir": self.working_dir,
+            "labels": self.labels,
+            "stop_signal": self.stop_signal,
+            "stop_timeout": max(int(round(self.stop_grace_period)), 0),
+            "ports": [(p.container, p.proto) for p in self.ports],
+            "volumes": [m.target for m in self.mounts],
+            "detach": True,
+        }
+
+
+def image_of(project: str, service: ResolvedService) -> str:
+    """The image a service runs: ``image``, or ``<project>-<service>:latest`` when only built."""
+    spec = service.docker
+    assert spec is not None
+    return spec.image or f"{project}-{service.name}:latest"
+
+
+def _argv(value: list[str] | str | None) -> list[str] | None:
+    if value is None:
+        return None
+    return shlex.split(value) if isinstance(value, str) else list(value)
+
+
+def container_env(stack: ResolvedStack, service: ResolvedService) -> dict[str, str]:
+    """The container's environment, as compose would pass it.
+
+    Only what the stack sets: ``ZYRON_ENV``, the flattened settings, the env files, then
+    ``environment`` and ``docker.environment``. Never the whole host environment (its
+    PATH and HOME would break the image). A ``None`` value passes the variable through.
+    """
+    spec = service.spec
+    docker = service.docker
+    assert docker is not None
+    env: dict[str, str] = {"ZYRON_ENV": stack.config.env, **flatten_settings(stack.config.spec.settings)}
+    files = [*spec.env_file, *docker.env_file]
+    if files:
+        env.update(read_env_files(stack.root, files))
+    own: dict[str, str | None] = {**spec.environment, **docker.environment}
+    for key, value in own.items():
+        if value is not None:
+            env[key] = value
+        elif key in stack.base_env:
+            env[key] = stack.base_env[key]
+    return env
+
+
+def plan_container(stack: ResolvedStack, service: ResolvedService) -> ContainerPlan:
+    docker = service.docker
+    assert docker is not None, f"{service.name} has no docker: section"
+    project = stack.project
+    return ContainerPlan(
+        service=service.name,
+        project=project,
+        name=container_name(project, service.name),
+        image=image_of(project, service),
+        command=_argv(docker.command),
+        entrypoint=_argv(docker.entrypoint),
+        environment=container_env(stack, service),
+        ports=tuple(PortBinding.parse(p) for p in docker.ports),
+        mounts=tuple(Mount.parse(v, project=project, root=stack.root) for v in docker.volumes),
+        user=docker.user,
+        working_dir=docker.working_dir,
+        stop_signal=service.stop_signal,
+        stop_grace_period=service.stop_grace_period,
+        network=network_name(project),
+    )
+
+
+def labels_of(attrs: Mapping[str, Any]) -> dict[str, str]:
+    """A container's labels from its inspect data."""
+    return dict((attrs.get("Config") or {}).get("Labels") or {})
