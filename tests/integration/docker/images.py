@@ -1,0 +1,148 @@
+"""Test images, built locally (this machine and CI have no registry to pull from).
+
+- busybox: Debian's static busybox on an empty image (httpd, nc, wget, sh), a few MB.
+- busybox-health: the same with a HEALTHCHECK (healthy once /tmp/ready exists).
+- redis / postgres: Debian bookworm packages in a root filesystem made by debootstrap,
+  imported once as a base image, then given the public images' conventions.
+
+An image whose tag exists is reused, so only a clean machine pays for the builds.
+Run ``python tests/integration/docker/images.py`` to build them ahead of a test run.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import docker
+import docker.errors
+
+HERE = Path(__file__).resolve().parent / "images"
+
+BUSYBOX = "dev-orchestrator-test/busybox:1"
+BUSYBOX_HEALTH = "dev-orchestrator-test/busybox-health:1"
+DEBIAN_BASE = "zyron-test/debian-services:bookworm"
+REDIS = "zyron-test/redis:7"
+POSTGRES = "zyron-test/postgres:15"
+
+LABEL = {"dev-orchestrator.test-image": "1"}
+PACKAGES = ["redis-server", "postgresql-15"]
+
+
+class ImageBuildError(RuntimeError):
+    pass
+
+
+def exists(client: docker.DockerClient, tag: str) -> bool:
+    try:
+        client.images.get(tag)
+    except docker.errors.ImageNotFound:
+        return False
+    return True
+
+
+def _build(client: docker.DockerClient, context: Path, tag: str, **buildargs: str) -> str:
+    try:
+        client.images.build(path=str(context), tag=tag, buildargs=buildargs, labels=LABEL, rm=True)
+    except docker.errors.BuildError as exc:
+        log = "".join(str(item.get("stream", item.get("error", ""))) for item in exc.build_log)
+        raise ImageBuildError(f"building {tag} failed: {exc}\n{log[-2000:]}") from exc
+    return tag
+
+
+def static_busybox() -> Path:
+    """Debian's busybox-static installs a statically linked /bin/busybox."""
+    for candidate in ("/bin/busybox", "/usr/bin/busybox"):
+        path = Path(candidate)
+        if path.is_file():
+            out = subprocess.run(["file", "-L", str(path)], capture_output=True, text=True).stdout
+            if "statically linked" in out or "static-pie" in out or not out:
+                return path
+    raise ImageBuildError("no static busybox found: apt-get install busybox-static")
+
+
+def busybox(client: docker.DockerClient) -> str:
+    if exists(client, BUSYBOX):
+        return BUSYBOX
+    with tempfile.TemporaryDirectory(prefix="busybox-image-") as tmp:
+        shutil.copy(HERE / "busybox" / "Dockerfile", tmp)
+        shutil.copy(static_busybox(), Path(tmp) / "busybox")
+        return _build(client, Path(tmp), BUSYBOX)
+
+
+def busybox_health(client: docker.DockerClient) -> str:
+    if exists(client, BUSYBOX_HEALTH):
+        return BUSYBOX_HEALTH
+    return _build(client, HERE / "busybox-health", BUSYBOX_HEALTH, BASE=busybox(client))
+
+
+def debian_mirror() -> str:
+    """The Debian mirror apt is configured with here (deb822 or one-line sources)."""
+    files = ["/etc/apt/sources.list", *sorted(glob.glob("/etc/apt/sources.list.d/*"))]
+    for name in files:
+        try:
+            text = Path(name).read_text()
+        except OSError:
+            continue
+        for match in re.finditer(r"(?:^URIs:\s*|^deb\s+(?:\[[^]]*\]\s+)?)(\S+)", text, re.MULTILINE):
+            uri = match.group(1)
+            if "security" not in uri and uri.startswith("http"):
+                return uri
+    return "http://deb.debian.org/debian"
+
+
+def debian_base(client: docker.DockerClient) -> str:
+    if exists(client, DEBIAN_BASE):
+        return DEBIAN_BASE
+    if shutil.which("debootstrap") is None:
+        raise ImageBuildError("debootstrap is needed to build the redis/postgres test images")
+    with tempfile.TemporaryDirectory(prefix="debian-rootfs-") as tmp:
+        root = Path(tmp) / "root"
+        cmd = [
+            "debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}",
+            "bookworm", str(root), debian_mirror(),
+        ]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise ImageBuildError(f"debootstrap failed ({done.returncode}):\n{done.stdout[-1500:]}{done.stderr[-1500:]}")
+        for cache in ("var/cache/apt/archives", "var/lib/apt/lists"):
+            for item in (root / cache).glob("*.deb"):
+                item.unlink()
+        tarball = Path(tmp) / "root.tar"
+        subprocess.run(["tar", "-C", str(root), "-cf", str(tarball), "."], check=True)
+        repo, tag = DEBIAN_BASE.rsplit(":", 1)
+        client.api.import_image_from_file(
+            str(tarball), repository=repo, tag=tag,
+            changes=["ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+        )
+    return DEBIAN_BASE
+
+
+def redis(client: docker.DockerClient) -> str:
+    if exists(client, REDIS):
+        return REDIS
+    return _build(client, HERE / "redis", REDIS, BASE=debian_base(client))
+
+
+def postgres(client: docker.DockerClient) -> str:
+    if exists(client, POSTGRES):
+        return POSTGRES
+    return _build(client, HERE / "postgres", POSTGRES, BASE=debian_base(client))
+
+
+def main() -> int:
+    client = docker.from_env()
+    for build in (busybox, busybox_health, redis, postgres):
+        print(build(client), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())
