@@ -83,8 +83,8 @@ def kubernetes(
         WAIT_IMAGE,
         KubeOptions,
         export_kubernetes,
-        validate,
     )
+    from ..export.kubevalidate import validate
 
     options = KubeOptions(
         namespace=namespace,

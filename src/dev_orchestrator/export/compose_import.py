@@ -8,7 +8,6 @@ counterpart here are listed as notes, never dropped silently.
 
 from __future__ import annotations
 
-import difflib
 import re
 from pathlib import Path
 from typing import Any
@@ -16,27 +15,11 @@ from typing import Any
 from ..config.models import SERVICE_NAME, Condition
 from ..config.source import PathKey, Source, dotted, parse_file, parse_text
 from ..errors import ConfigError, Diagnostic
+from .compose_keys import CARRIED, NOT_CARRIED, TOP_LEVEL
+from .compose_keys import kind_of as _kind
+from .compose_keys import suggest as _suggest
 from .imported import Imported
 
-CARRIED = {
-    "image", "build", "command", "entrypoint", "environment", "env_file", "ports", "volumes",
-    "depends_on", "healthcheck", "restart", "stop_signal", "stop_grace_period", "user",
-    "working_dir", "pull_policy", "deploy", "profiles", "gpus",
-}
-NOT_CARRIED = {
-    "annotations", "attach", "blkio_config", "cap_add", "cap_drop", "cgroup", "cgroup_parent",
-    "configs", "container_name", "cpu_count", "cpu_percent", "cpu_shares", "cpu_period",
-    "cpu_quota", "cpu_rt_runtime", "cpu_rt_period", "cpus", "cpuset", "credential_spec",
-    "develop", "device_cgroup_rules", "devices", "dns", "dns_opt", "dns_search", "domainname",
-    "driver_opts", "expose", "extends", "external_links", "extra_hosts", "group_add",
-    "hostname", "init", "ipc", "isolation", "labels", "label_file", "links", "logging",
-    "mac_address", "mem_limit", "mem_reservation", "mem_swappiness", "memswap_limit", "models",
-    "network_mode", "networks", "oom_kill_disable", "oom_score_adj", "pid", "pids_limit",
-    "platform", "post_start", "pre_stop", "privileged", "provider", "read_only", "runtime",
-    "scale", "secrets", "security_opt", "shm_size", "stdin_open", "storage_opt", "sysctls",
-    "tmpfs", "tty", "ulimits", "use_api_socket", "userns_mode", "uts", "volumes_from",
-}
-TOP_LEVEL = {"version", "name", "services", "volumes", "networks", "secrets", "configs", "include", "models"}
 _PULL = {"always": "always", "never": "never", "missing": "missing", "if_not_present": "missing",
          "build": "missing", "daily": "missing", "weekly": "missing"}
 _HEALTH_DEFAULTS = {"interval": "30s", "timeout": "30s", "retries": 3}
@@ -423,18 +406,6 @@ class _Reader:
         if others or len(value.get("resources") or {}) > (1 if count else 0):
             self.note(path, "deploy options other than GPU reservations not carried over")
         return count or None
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "nothing"
-    return {dict: "a mapping", list: "a list", str: f"the string {value!r}", bool: f"{value!r}".lower(),
-            int: f"the number {value}", float: f"the number {value}"}.get(type(value), type(value).__name__)
-
-
-def _suggest(word: str, vocabulary: set[str]) -> str:
-    close = difflib.get_close_matches(word, sorted(vocabulary), n=1)
-    return f' (did you mean "{close[0]}"?)' if close else ""
 
 
 def import_compose_text(text: str, file: str = "compose.yaml") -> Imported:

@@ -14,7 +14,8 @@ from dev_orchestrator.config.loader import load
 from dev_orchestrator.config.resolve import resolve
 from dev_orchestrator.errors import ConfigError, UsageError
 from dev_orchestrator.export.compose_import import import_compose
-from dev_orchestrator.export.kubernetes import KubeOptions, export_kubernetes, k8s_name, validate
+from dev_orchestrator.export.kubernetes import KubeOptions, export_kubernetes, k8s_name
+from dev_orchestrator.export.kubevalidate import validate
 
 SHOP = """
 name: shop
