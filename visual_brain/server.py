@@ -12,7 +12,11 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, File, Form, Header, HTTPException, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from . import __version__, health, metrics
 from .config import Settings, get_settings
@@ -38,6 +42,9 @@ class State:
             socket_connect_timeout=settings.redis.connect_timeout_s,
             socket_timeout=max(5.0, settings.redis.connect_timeout_s),
             health_check_interval=30,
+            # A restarted Redis closes pooled connections: retry once on a fresh one.
+            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
+            retry_on_error=[RedisConnectionError, RedisTimeoutError],
         )
         self.store = JobStore(self.redis, settings.redis.key_prefix, settings.jobs.result_ttl_s)
         self.worker = (
