@@ -98,9 +98,17 @@ class Engine:
                     await asyncio.shield(self.stop())
         finally:
             assert self._group is not None
-            await self._group.__aexit__(*exc)  # type: ignore[arg-type]
-            for sink in self.sinks.values():
-                sink.close()
+            try:
+                await self._group.__aexit__(*exc)  # type: ignore[arg-type]
+            except BaseExceptionGroup as group:
+                # TaskGroup wraps the body's own error (e.g. a BackendError from
+                # prepare()); when nothing else failed, give the caller that error.
+                if exc[1] is not None and list(group.exceptions) == [exc[1]]:
+                    raise exc[1] from None  # type: ignore[misc]
+                raise
+            finally:
+                for sink in self.sinks.values():
+                    sink.close()
 
     def backend(self, runtime: str) -> Backend:
         if runtime not in self._backends:
