@@ -148,16 +148,8 @@ class DockerHandle:
         # is not thread-safe), then waits for the exit and removes the container, so an
         # exited container never lingers, whether it crashed or was stopped.
         api = self.backend.streams.api
-        try:
+        with contextlib.suppress(Exception):  # the container went away; its exit code still tells
             self._follow(api, adopted)
-        except docker.errors.APIError:
-            # Already exited before we could attach: take what it wrote from its log.
-            with contextlib.suppress(Exception):
-                out = api.logs(self.id, stdout=True, stderr=True)
-                if out and not adopted:
-                    self._to_loop(self.sink.feed, out, "stdout")
-        except Exception:  # the container went away under us; its exit code still tells
-            pass
         status = ExitStatus(None)
         with contextlib.suppress(Exception):
             status = ExitStatus(int(api.wait(self.id)["StatusCode"]))
@@ -166,14 +158,14 @@ class DockerHandle:
         self._to_loop(self._finish, status)
 
     def _follow(self, api: Any, adopted: bool) -> None:
-        # attach with logs=True replays what the container wrote so far, then follows
-        # until it exits; an adopted container shows only what comes from now on.
-        stream = api.attach(self.id, stdout=True, stderr=True, stream=True, logs=not adopted, demux=True)
-        for out, err in stream:
-            if out:
-                self._to_loop(self.sink.feed, out, "stdout")
-            if err:
-                self._to_loop(self.sink.feed, err, "stderr")
+        # The log stream replays what the container wrote so far (an adopted container:
+        # only from now on), then follows until it exits. stdout and stderr arrive as one
+        # stream, as with a TTY. (attach would lose the first output: the SDK reads it
+        # into a buffer it then drops.)
+        since = int(time.time()) if adopted else None
+        for chunk in api.logs(self.id, stdout=True, stderr=True, stream=True, follow=True, since=since):
+            if chunk:
+                self._to_loop(self.sink.feed, chunk, "stdout")
 
     def _finish(self, status: ExitStatus) -> None:
         self.sink.flush()
