@@ -158,7 +158,7 @@ def _save(result: Any, output: str, force: bool, variables: dict[str, str]) -> N
         _write(target, result.text())
         _done(f"wrote {target}: {count} service{'s' if count != 1 else ''}")
     if len(result.notes):
-        print_warning(f"{len(result.notes)} thing(s) not carried over:")
+        print_warning(f"{len(result.notes)} note(s): what was not carried over or was changed")
         for note in result.notes:
             click.echo(f"  {note}", err=True)
 

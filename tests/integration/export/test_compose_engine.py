@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import FIXTURES, Project, cli, compose
+from export_cli_support import FIXTURES, Project, cli, compose
 
 from dev_orchestrator.config.types import parse_duration
 

@@ -8,7 +8,7 @@ import textwrap
 from pathlib import Path
 
 import yaml
-from conftest import FIXTURES, cli
+from export_cli_support import FIXTURES, cli
 
 KUBE_VERSIONS = ("1.30", "1.37")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import MakeStack
+from export_unit_support import MakeStack
 
 from dev_orchestrator.errors import UsageError
 from dev_orchestrator.export.compose import export_compose

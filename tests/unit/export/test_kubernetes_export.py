@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import FIXTURES, KUBE_VERSIONS, MakeStack
+from export_unit_support import FIXTURES, KUBE_VERSIONS, MakeStack
 
 from dev_orchestrator.config.loader import load
 from dev_orchestrator.config.resolve import resolve

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES
+from export_unit_support import FIXTURES
 
 from dev_orchestrator.errors import ConfigError, UsageError
 from dev_orchestrator.export.procfile import import_procfile
