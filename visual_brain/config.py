@@ -72,6 +72,7 @@ class Settings(BaseSettings):
         env_prefix="VISUAL_BRAIN_",
         env_nested_delimiter="__",
         extra="ignore",
+        populate_by_name=True,
         frozen=True,
     )
 

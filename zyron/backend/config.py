@@ -36,7 +36,11 @@ class VisualBrainLink(BaseModel):
 
 class BackendSettings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="BACKEND_", env_nested_delimiter="__", extra="ignore", frozen=True
+        env_prefix="BACKEND_",
+        env_nested_delimiter="__",
+        extra="ignore",
+        populate_by_name=True,
+        frozen=True,
     )
 
     env: str = Field("dev", validation_alias=AliasChoices("ZYRON_ENV", "BACKEND_ENV"))

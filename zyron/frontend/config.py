@@ -10,12 +10,16 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 class FrontendSettings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="FRONTEND_", env_nested_delimiter="__", extra="ignore", frozen=True
+        env_prefix="FRONTEND_",
+        env_nested_delimiter="__",
+        extra="ignore",
+        populate_by_name=True,
+        frozen=True,
     )
 
     env: str = Field("dev", validation_alias=AliasChoices("ZYRON_ENV", "FRONTEND_ENV"))
     host: str = "127.0.0.1"
-    port: int = Field(8720, ge=1, le=65535)
+    port: int = Field(8720, ge=0, le=65535, description="0 picks a free port")
     backend_url: str = Field(
         "http://127.0.0.1:8700", description="the backend as the browser reaches it"
     )
