@@ -37,6 +37,19 @@ def test_h100_row() -> None:
     assert card.uuid is not None and card.uuid.startswith("GPU-")
 
 
+def test_h200_captured_on_a_real_machine() -> None:
+    [card] = gpu.parse_query_csv(
+        fixture("h200.csv"), gpu.parse_cuda_version(fixture("h200-banner.txt"))
+    )
+    assert (card.name, card.memory_total_mib, card.memory_free_mib) == (
+        "NVIDIA H200",
+        143771,
+        143156,
+    )
+    assert (card.driver_version, card.cuda_version) == ("580.159.04", "13.0")
+    assert card.utilization_pct == 0 and card.temperature_c == 41
+
+
 def test_a100_row() -> None:
     [card] = gpu.parse_query_csv(fixture("a100-sxm4-80gb.csv"))
     assert (card.name, card.memory_total_mib, card.memory_free_mib) == (
