@@ -41,6 +41,29 @@ class Prober:
         self.sink = sink
         self.clock = clock
         self.last: ProbeResult | None = None
+        self._matched: asyncio.Future[str] | None = None
+        self._armed_at = 0.0
+        self._unwatch: Callable[[], None] | None = None
+        if check != "docker" and check.log is not None:
+            # Armed now, before the process starts: a line printed at once is not missed.
+            self._arm(check.log)
+
+    def _arm(self, pattern: str) -> None:
+        matched: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+        def on_match(line: str) -> None:
+            if not matched.done():
+                matched.set_result(line)
+
+        self._matched = matched
+        self._armed_at = time.perf_counter()
+        self._unwatch = self.sink.watch(pattern, on_match)
+
+    def close(self) -> None:
+        """Stop watching the log (the instance is gone)."""
+        if self._unwatch is not None:
+            self._unwatch()
+            self._unwatch = None
 
     @property
     def interval(self) -> float:
@@ -85,21 +108,16 @@ class Prober:
             delay = min(delay * GROWTH, self.interval)
 
     async def _log_ready(self, pattern: str, limit: float) -> ProbeResult:
-        began = time.perf_counter()
-        matched: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-
-        def on_match(line: str) -> None:
-            if not matched.done():
-                matched.set_result(line)
-
-        unwatch = self.sink.watch(pattern, on_match)
+        if self._matched is None:
+            self._arm(pattern)
+        assert self._matched is not None
         try:
-            line = await asyncio.wait_for(matched, limit)
+            line = await asyncio.wait_for(asyncio.shield(self._matched), limit)
         except TimeoutError:
             return ProbeResult(False, 0.0, f"no log line matched /{pattern}/ within {limit:g}s")
         finally:
-            unwatch()
-        latency = round((time.perf_counter() - began) * 1000, 2)
+            self.close()
+        latency = round((time.perf_counter() - self._armed_at) * 1000, 2)
         self.last = ProbeResult(True, latency, f"log /{pattern}/")
         return ProbeResult(True, latency, f"log matched: {line[:80]}")
 

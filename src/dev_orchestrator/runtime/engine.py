@@ -82,6 +82,8 @@ class Engine:
         self._changed = asyncio.Event()
         self._group: asyncio.TaskGroup | None = None
         self._start_times: dict[str, float] = {}
+        self._spawned_once: set[str] = set()
+        self._coming_back: set[str] = set()  # restarted, not ready again yet
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -143,6 +145,24 @@ class Engine:
         previous.set()
         for listener in list(self.listeners):
             listener(event, new)
+        self._restart_dependents(event)
+
+    def _restart_dependents(self, event: ev.Event) -> None:
+        """``depends_on: {dep: {restart: true}}``: restart the dependent once dep is back."""
+        name = event.service
+        if isinstance(event, ev.Starting) and name in self._spawned_once:
+            self._coming_back.add(name)
+        elif isinstance(event, ev.Spawned):
+            self._spawned_once.add(name)
+        if name not in self._coming_back or self.readiness(name) not in self._reached[name]:
+            return
+        self._coming_back.discard(name)
+        for dependent, svc in self.stack.services.items():
+            unit = self.units.get(dependent)
+            if unit is not None and not unit.finished.is_set() and any(
+                d.name == name and d.restart for d in svc.depends_on
+            ):
+                unit.request_restart(f"{name} restarted")
 
     def _next(self, old: ServiceStatus, event: ev.Event) -> ServiceStatus:
         svc = self.stack.services[event.service]

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 BACKOFF_FIRST = 0.5
 BACKOFF_CAP = 30.0
 BACKOFF_RESET_AFTER = 10.0  # seconds up before the backoff starts again from the beginning
+RESTART_REQUESTED = "restart requested"
 
 
 def backoff_delay(failures_in_row: int) -> float:
@@ -56,6 +57,8 @@ class ServiceUnit:
         self.stop_result: StopResult | None = None
         self._stop: asyncio.Future[StopRequest] = asyncio.get_running_loop().create_future()
         self._restart_now = asyncio.Event()
+        self._restart_reason = ""
+        self._kill = asyncio.Event()
         self.ever_ready = False
         self.finished = asyncio.Event()
 
@@ -64,8 +67,19 @@ class ServiceUnit:
         return self.service.name
 
     def request_stop(self, grace: float | None = None) -> None:
+        """Stop (``grace`` overrides stop_grace_period); a shorter grace while stopping kills."""
         if not self._stop.done():
             self._stop.set_result(StopRequest(grace))
+            return
+        current = self._stop.result().grace
+        if grace is not None and (current is None or grace < current):
+            self._kill.set()
+
+    def request_restart(self, reason: str) -> None:
+        """Restart the running instance now (a dependency restarted); no backoff, not a failure."""
+        if not self.stopping:
+            self._restart_reason = reason
+            self._restart_now.set()
 
     @property
     def stopping(self) -> bool:
@@ -82,9 +96,15 @@ class ServiceUnit:
         attempt = 0
         while not self.stopping:
             self.emit(ev.Starting(self.name, attempt))
+            self._restart_now.clear()
+            check = self.service.healthcheck
+            # Made before the start, so that a log probe sees the very first lines.
+            prober = Prober(check, None, self.sink) if check is not None else None
             try:
                 self.handle = await self.backend.start(self.service, self.sink)
             except BackendError as exc:
+                if prober is not None:
+                    prober.close()
                 self.sink.note(f"start failed: {exc.message}")
                 self.emit(ev.Failed(self.name, exc.message))
                 reason = exc.message
@@ -93,10 +113,15 @@ class ServiceUnit:
                 handle = self.handle
                 self.emit(ev.Spawned(self.name, handle.pid, handle.create_time, handle.container))
                 began = time.monotonic()
-                outcome = await self._supervise(handle)
+                if prober is not None:
+                    prober.handle = handle
+                outcome = await self._supervise(handle, prober)
                 up_for = time.monotonic() - began
                 if outcome is None:  # stopped on request
                     return
+                if outcome == RESTART_REQUESTED:
+                    attempt += 1
+                    continue
                 reason = outcome
             if not self.ever_ready or self.stopping:
                 return  # failures during start-up are reported, never retried
@@ -124,12 +149,11 @@ class ServiceUnit:
             return not succeeded and (policy.max_retries is None or failures_in_row <= policy.max_retries)
         return True  # always, unless-stopped
 
-    async def _supervise(self, handle: Any) -> str | None:
+    async def _supervise(self, handle: Any, prober: Prober | None) -> str | None:
         """Run until exit, liveness failure or stop; return the failure reason (None: stopped)."""
-        check = self.service.healthcheck
-        prober = Prober(check, handle, self.sink) if check is not None else None
         exit_task = asyncio.ensure_future(handle.wait())
         stop_task = asyncio.ensure_future(asyncio.shield(self._stop))
+        restart_task = asyncio.ensure_future(self._restart_now.wait())
         health_task: asyncio.Future[Any] | None = None
         try:
             if prober is not None:
@@ -137,11 +161,16 @@ class ServiceUnit:
             elif not self.service.one_shot:
                 self._became_ready()  # no healthcheck: started is ready
             while True:
-                waiting = [t for t in (exit_task, stop_task, health_task) if t is not None]
+                waiting = [t for t in (exit_task, stop_task, restart_task, health_task) if t is not None]
                 done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
                 if stop_task in done:
                     await self._stop_handle(handle)
                     return None
+                if restart_task in done and exit_task not in done:
+                    self.sink.note(f"restarting: {self._restart_reason}")
+                    self.emit(ev.Restarting(self.name, 0, 0.0, self._restart_reason))
+                    await self._stop_handle(handle, report=False)
+                    return RESTART_REQUESTED
                 if exit_task in done:
                     status = exit_task.result()
                     exited = ev.Exited(self.name, status.code, status.signal, not self.ever_ready)
@@ -160,7 +189,9 @@ class ServiceUnit:
                 self.emit(ev.Failed(self.name, outcome.detail))
                 return outcome.detail
         finally:
-            for task in (exit_task, stop_task, health_task):
+            if prober is not None:
+                prober.close()
+            for task in (exit_task, stop_task, restart_task, health_task):
                 if task is not None and not task.done():
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -185,7 +216,18 @@ class ServiceUnit:
         grace = self.service.stop_grace_period if request.grace is None else request.grace
         if report:
             self.emit(ev.Stopping(self.name))
-        result = await handle.stop(self.service.stop_signal, grace)
+        # A second, shorter stop request (a second Ctrl-C) kills without waiting the grace.
+        stopping = asyncio.ensure_future(handle.stop(self.service.stop_signal, grace))
+        kill = asyncio.ensure_future(self._kill.wait())
+        try:
+            await asyncio.wait([stopping, kill], return_when=asyncio.FIRST_COMPLETED)
+            if not stopping.done():
+                result = await handle.stop(self.service.stop_signal, 0)
+                await stopping
+            else:
+                result = stopping.result()
+        finally:
+            kill.cancel()
         if report:
             self.stop_result = result
             if result.killed:
