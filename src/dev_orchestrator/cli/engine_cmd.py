@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import time
 from pathlib import Path
@@ -87,15 +88,18 @@ async def _up(stack: Any, names: list[str], timeout: float | None) -> int:
         start = asyncio.ensure_future(engine.start(names, timeout=timeout))
         interrupted = asyncio.ensure_future(stop_requested.wait())
         await asyncio.wait([start, interrupted], return_when=asyncio.FIRST_COMPLETED)
-        if not start.done():  # Ctrl-C during start-up: finish the start, then stop
-            report = await start
+        interrupted.cancel()
+        if not start.done():  # Ctrl-C during start-up: abandon the start, then stop all
+            start.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await start
+            report = None
         else:
             report = start.result()
-        interrupted.cancel()
-        if not report.ok:
+        if report is not None and not report.ok:
             click.echo(failure_block(report, str(stack.root / "logs")), err=True)
             return 1
-        if not stop_requested.is_set():
+        if report is not None and not stop_requested.is_set():
             click.echo(
                 f"{style('✓', fg='green', bold=True)} {len(targets)} services up in {seconds(report.duration)}"
                 "   ·   Ctrl-C to stop",

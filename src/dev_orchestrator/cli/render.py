@@ -40,6 +40,8 @@ def progress_line(event: Any, status: Any, service: Any, width: int, elapsed: fl
         case ev.Exited() if status.completed:
             took = f" in {seconds(elapsed)}" if elapsed is not None else ""
             return f"  {name}  {style('completed', fg='green')}  exited 0{took}"
+        case ev.Exited() if event.code == 0 and not event.signal:
+            return f"  {name}  {style('exited', fg='yellow')}  code 0"
         case ev.Exited():
             return f"  {name}  {style('FAILED', fg='red', bold=True)}: {event.describe()}"
         case ev.Failed():
