@@ -140,7 +140,7 @@ def stop(services: tuple[str, ...], file: Path | None, env: str | None, docker: 
     for name, record in result["stopped"].items():
         echo(record_line({"kind": "Stopped", "service": name, **record}, width) or name)
     if result.get("supervisor_exiting"):
-        _wait_gone(paths)
+        _wait_gone(paths, status["supervisor"].get("pid"))
         if volumes:
             cleanup_orphans(paths, volumes=True)
     killed = [n for n, r in result["stopped"].items() if r["killed"]]
@@ -155,11 +155,13 @@ def stop(services: tuple[str, ...], file: Path | None, env: str | None, docker: 
     return 0
 
 
-def _wait_gone(paths: Any, timeout: float = 30.0) -> None:
+def _wait_gone(paths: Any, pid: int | None, timeout: float = 30.0) -> None:
+    """Wait until the supervisor has released its lock and its process has ended."""
     from ..control.recovery import supervisor_alive
+    from ..state import process_matches
 
     deadline = time.monotonic() + timeout
-    while supervisor_alive(paths) and time.monotonic() < deadline:
+    while (supervisor_alive(paths) or process_matches(pid, None)) and time.monotonic() < deadline:
         time.sleep(0.02)
 
 
@@ -389,7 +391,7 @@ def logs(services: tuple[str, ...], file: Path | None, env: str | None, docker: 
     """Show service logs merged in time order with coloured prefixes."""
     from ..errors import UsageError
     from ..logs.reader import follow as follow_lines
-    from ..logs.reader import last_lines
+    from ..logs.reader import followers, last_lines
     from .render import color_for
 
     _path, paths = _paths(file)
@@ -411,12 +413,14 @@ def logs(services: tuple[str, ...], file: Path | None, env: str | None, docker: 
         prefix = style(f"{line.service.ljust(width)} |", fg=colors[line.service])
         out.write(f"{line.clock} {prefix} {line.text}\n")
 
-    for line in last_lines(paths.logs, names, count):
+    watching = followers(paths.logs, names) if follow else []
+    upto = {f.service: f.offset for f in watching}
+    for line in last_lines(paths.logs, names, count, upto):
         show(line)
     out.flush()
     if follow:
         try:
-            for line in follow_lines(paths.logs, names):
+            for line in follow_lines(watching):
                 show(line)
                 out.flush()
         except KeyboardInterrupt:

@@ -36,14 +36,14 @@ def parse(service: str, raw: str) -> LogLine:
     return LogLine("", service, raw)
 
 
-def tail_lines(path: Path, count: int, block: int = 1 << 16) -> list[str]:
-    """The last ``count`` lines of a file, reading backwards in blocks."""
+def tail_lines(path: Path, count: int, block: int = 1 << 16, upto: int | None = None) -> list[str]:
+    """The last ``count`` lines of a file (before byte ``upto``), reading backwards in blocks."""
     if count <= 0:
         return []
     try:
         with open(path, "rb") as fh:
             fh.seek(0, os.SEEK_END)
-            end = fh.tell()
+            end = fh.tell() if upto is None else min(upto, fh.tell())
             data = b""
             while end > 0 and data.count(b"\n") <= count:
                 step = min(block, end)
@@ -56,9 +56,18 @@ def tail_lines(path: Path, count: int, block: int = 1 << 16) -> list[str]:
     return lines[-count:]
 
 
-def last_lines(logs_dir: Path, services: list[str], count: int) -> list[LogLine]:
-    """The last ``count`` lines of the selected services, merged in time order."""
-    per_service = [[parse(s, raw) for raw in tail_lines(logs_dir / f"{s}.log", count)] for s in services]
+def last_lines(
+    logs_dir: Path, services: list[str], count: int, upto: dict[str, int] | None = None
+) -> list[LogLine]:
+    """The last ``count`` lines of the selected services, merged in time order.
+
+    ``upto`` (service -> byte offset) stops each file where a follower took over, so that
+    no line is shown twice or lost between the tail and the follow.
+    """
+    upto = upto or {}
+    per_service = [
+        [parse(s, raw) for raw in tail_lines(logs_dir / f"{s}.log", count, upto=upto.get(s))] for s in services
+    ]
     merged = list(heapq.merge(*per_service, key=lambda line: line.stamp))
     return merged[-count:] if count else []
 
@@ -71,6 +80,7 @@ class Follower:
         self.path = path
         self._fh: BinaryIO | None = None
         self._inode: int | None = None
+        self.offset = 0
         self._partial = b""
         self._open(at_end=True)
 
@@ -83,6 +93,7 @@ class Follower:
             return
         if at_end:
             fh.seek(0, os.SEEK_END)
+        self.offset = fh.tell()
         self._fh = fh
         self._inode = os.fstat(fh.fileno()).st_ino
 
@@ -124,13 +135,17 @@ class Follower:
             self._fh.close()
 
 
-def follow(logs_dir: Path, services: list[str], *, interval: float = 0.1) -> Iterator[LogLine]:
-    """Yield new lines of every selected service until interrupted (Ctrl-C)."""
-    followers = [Follower(s, logs_dir / f"{s}.log") for s in services]
+def followers(logs_dir: Path, services: list[str]) -> list[Follower]:
+    """Followers positioned at the current end of each log (open them before reading the tail)."""
+    return [Follower(s, logs_dir / f"{s}.log") for s in services]
+
+
+def follow(watching: list[Follower], *, interval: float = 0.1) -> Iterator[LogLine]:
+    """Yield new lines of every follower until interrupted (Ctrl-C)."""
     try:
         while True:
             batch: list[LogLine] = []
-            for follower in followers:
+            for follower in watching:
                 batch.extend(follower.poll())
             if batch:
                 batch.sort(key=lambda line: line.stamp)
@@ -138,5 +153,5 @@ def follow(logs_dir: Path, services: list[str], *, interval: float = 0.1) -> Ite
             else:
                 time.sleep(interval)
     finally:
-        for follower in followers:
+        for follower in watching:
             follower.close()
