@@ -65,28 +65,29 @@ class Graph:
 
     def layers(self) -> list[list[str]]:
         """Groups that can start together: a service sits one layer after its deepest dependency."""
-        depth: dict[str, int] = {}
-        for name in self.order():
-            depth[name] = 1 + max((depth[d] for d in self.deps[name]), default=-1)
+        depth = self._depths()
         out: list[list[str]] = [[] for _ in range(max(depth.values(), default=-1) + 1)]
         for name, level in depth.items():
             out[level].append(name)
         return [sorted(layer) for layer in out]
 
     def order(self) -> list[str]:
-        """A deterministic start order (Kahn's algorithm, names sorted within ties)."""
+        """A deterministic start order: layer by layer, names sorted within a layer."""
+        return [name for layer in self.layers() for name in layer]
+
+    def _depths(self) -> dict[str, int]:
+        # Kahn's algorithm; a node's depth is one more than its deepest dependency.
         remaining = {n: len(d) for n, d in self.deps.items()}
-        ready = sorted(n for n, c in remaining.items() if c == 0)
-        out: list[str] = []
+        ready = [n for n, c in remaining.items() if c == 0]
+        depth = dict.fromkeys(ready, 0)
         while ready:
-            name = ready.pop(0)
-            out.append(name)
+            name = ready.pop()
             for dependent in self.dependents[name]:
+                depth[dependent] = max(depth.get(dependent, 0), depth[name] + 1)
                 remaining[dependent] -= 1
                 if remaining[dependent] == 0:
                     ready.append(dependent)
-            ready.sort()
-        return out
+        return depth
 
 
 def _reach(names: Iterable[str], edges: Mapping[str, Iterable[str]]) -> set[str]:
