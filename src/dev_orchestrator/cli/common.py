@@ -88,3 +88,15 @@ def print_warning(message: str) -> None:
 
 def style(text: str, **kwargs: Any) -> str:
     return click.style(text, **kwargs) if _use_color(sys.stdout) else text
+
+
+def parse_timeout(ctx: Any, param: Any, value: str | None) -> float | None:
+    """click callback: a duration option (``500ms``, ``2s``, ``1m``) -> seconds."""
+    if value is None:
+        return None
+    from ..config.types import parse_duration
+
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None

@@ -15,8 +15,7 @@ from typing import Any
 
 import click
 
-from .common import common_options, common_options_no_short_file, load_config, style
-from .engine_cmd import parse_timeout
+from .common import common_options, common_options_no_short_file, load_config, parse_timeout, style
 from .progress import echo, failure_text, record_line, seconds
 
 

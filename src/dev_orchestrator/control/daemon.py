@@ -88,30 +88,38 @@ class Supervisor:
         data = self.snapshot()
         data["supervisor"]["running"] = True
         data["config_changed"] = self._mtime() != self._config_mtime
+        tree = _children_map()
+        alive = {pid for kids in tree.values() for pid in kids}
+        self._procs = {k: p for k, p in self._procs.items() if k[0] in alive}  # forget ended ones
         for record in data["services"].values():
-            record.update(self._usage(record.get("pid"), record.get("create_time")))
-        data["order"] = self.stack.graph.order()
+            record.update(self._usage(record.get("pid"), record.get("create_time"), tree))
         return data
 
-    def _usage(self, pid: int | None, create_time: float | None) -> dict[str, Any]:
+    def _usage(self, pid: int | None, create_time: float | None, tree: dict[int, list[int]]) -> dict[str, Any]:
+        """CPU % (since the last status) and RSS of a service's whole process tree."""
         if not pid:
             return {"cpu_percent": None, "rss_bytes": None}
-        key = (pid, create_time)
-        proc = self._procs.get(key)
-        try:
-            if proc is None:
-                proc = self._procs[key] = psutil.Process(pid)
-            family = [proc, *proc.children(recursive=True)]
-            cpu = 0.0
-            rss = 0
-            for p in family:
-                with contextlib.suppress(psutil.Error):
-                    cpu += p.cpu_percent(None)
-                    rss += p.memory_info().rss
-            return {"cpu_percent": round(cpu, 1), "rss_bytes": rss}
-        except psutil.Error:
-            self._procs.pop(key, None)
-            return {"cpu_percent": None, "rss_bytes": None}
+        family = [pid]
+        for member in family:  # grows while we walk: breadth-first over the tree
+            family.extend(tree.get(member, ()))
+        cpu = 0.0
+        rss = 0
+        for member in family:
+            try:
+                proc = self._process(member, create_time if member == pid else None)
+                cpu += proc.cpu_percent(None)
+                rss += proc.memory_info().rss
+            except psutil.Error:
+                if member == pid:
+                    return {"cpu_percent": None, "rss_bytes": None}
+        return {"cpu_percent": round(cpu, 1), "rss_bytes": rss}
+
+    def _process(self, pid: int, create_time: float | None) -> psutil.Process:
+        # Kept between calls: cpu_percent() measures since the previous call on the object.
+        proc = self._procs.get((pid, create_time))
+        if proc is None or not proc.is_running():
+            proc = self._procs[(pid, create_time)] = psutil.Process(pid)
+        return proc
 
     def _names(self, body: dict[str, Any]) -> list[str]:
         names = body.get("services") or []
@@ -239,6 +247,14 @@ class Supervisor:
             await server.close()
             writer.cancel()
             write_state(self.paths.state, self.snapshot() | {"stopped": True})
+
+
+def _children_map() -> dict[int, list[int]]:
+    """ppid -> child pids, from one pass over the process table."""
+    tree: dict[int, list[int]] = {}
+    for proc in psutil.process_iter(["ppid"]):
+        tree.setdefault(proc.info["ppid"], []).append(proc.pid)
+    return tree
 
 
 def restart_targets(stack: Any, names: list[str]) -> list[str]:
