@@ -1,7 +1,8 @@
 """Start-up readiness and liveness loops for one running service.
 
-Start-up polls fast (10 ms, growing by half each try up to ``interval``) so readiness is
-seen within tens of milliseconds; log probes are event-driven (the log sink calls back on
+Start-up polls fast: every 10 ms at first, then every 5% of the time spent waiting so far
+(at most ``interval``), so readiness is seen within a twentieth of the start-up time
+while a slow service costs few probes; log probes are event-driven (the log sink calls back on
 the first matching line). Liveness probes every ``interval`` and reports after
 ``retries`` failures in a row.
 """
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from ..logs.writer import LogSink
 
 FIRST_DELAY = 0.01
-GROWTH = 1.5
+PACE = 0.05  # start-up poll delay as a share of the time waited so far
 
 Progress = Callable[[int, str], None]
 
@@ -78,11 +79,13 @@ class Prober:
             return 120.0
         return self.check.startup_deadline()
 
-    async def once(self) -> ProbeResult:
+    async def once(self, *, starting: bool = False) -> ProbeResult:
         if self.check == "docker":
             result = await self.handle.docker_health()
         else:
-            result = await run_probe(self.check, host=self.handle.probe_host(), run=self.handle.exec)
+            result = await run_probe(
+                self.check, host=self.handle.probe_host(), run=self.handle.exec, starting=starting
+            )
         self.last = result
         return result
 
@@ -92,20 +95,20 @@ class Prober:
         if self.check != "docker" and self.check.log is not None:
             return await self._log_ready(self.check.log, limit)
         began = self.clock()
-        delay = FIRST_DELAY
         attempt = 0
         while True:
             attempt += 1
-            result = await self.once()
+            result = await self.once(starting=True)
             if result.ok:
                 return result
             if progress:
                 progress(attempt, result.detail)
-            left = limit - (self.clock() - began)
+            waited = self.clock() - began
+            left = limit - waited
             if left <= 0:
                 return ProbeResult(False, result.latency_ms, f"not healthy within {limit:g}s: {result.detail}")
+            delay = min(max(FIRST_DELAY, waited * PACE), self.interval)
             await asyncio.sleep(min(delay, left))
-            delay = min(delay * GROWTH, self.interval)
 
     async def _log_ready(self, pattern: str, limit: float) -> ProbeResult:
         if self._matched is None:

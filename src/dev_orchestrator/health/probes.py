@@ -41,11 +41,26 @@ def _http_client() -> httpx.AsyncClient:
     return _client
 
 
-async def http_probe(url: str, accepts: Callable[[int], bool], timeout: float, method: str = "GET") -> ProbeResult:
+async def http_probe(
+    url: str, accepts: Callable[[int], bool], timeout: float, method: str = "GET", *, precheck: bool = False
+) -> ProbeResult:
+    """GET ``url``; ``precheck`` first tries a bare TCP connect, six times cheaper to fail
+    than an HTTP request, for the fast polling while a service starts."""
     import httpx
 
     began = time.perf_counter()
-    path = urlsplit(url).path or "/"
+    parts = urlsplit(url)
+    path = parts.path or "/"
+    if precheck and parts.hostname:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            _reader, writer = await asyncio.wait_for(asyncio.open_connection(parts.hostname, port), timeout)
+        except (OSError, TimeoutError) as exc:
+            reason = "no answer" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc)).lower()
+            return ProbeResult(False, _ms(began), f"http {path}: {reason}")
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
     try:
         response = await _http_client().request(method, url, timeout=timeout)
     except httpx.TimeoutException:
@@ -83,8 +98,13 @@ async def command_probe(argv: list[str], timeout: float, run: Exec) -> ProbeResu
     return ProbeResult(False, _ms(began), f"command {shown}: exit {result.code}" + (f": {tail}" if tail else ""))
 
 
-async def run_probe(probe: Probe, *, host: str = "127.0.0.1", run: Exec | None = None) -> ProbeResult:
-    """Run an http, tcp or command probe once (log probes are event-driven, see prober)."""
+async def run_probe(
+    probe: Probe, *, host: str = "127.0.0.1", run: Exec | None = None, starting: bool = False
+) -> ProbeResult:
+    """Run an http, tcp or command probe once (log probes are event-driven, see prober).
+
+    ``starting``: the service is still starting, polled fast; cheap checks come first.
+    """
     timeout = probe.timeout or DEFAULT_TIMEOUT
     if probe.http is not None:
         check = probe.http
@@ -93,7 +113,7 @@ async def run_probe(probe: Probe, *, host: str = "127.0.0.1", run: Exec | None =
             parts = urlsplit(url)
             if parts.hostname in ("127.0.0.1", "localhost"):
                 url = parts._replace(netloc=parts.netloc.replace(parts.hostname, host, 1)).geturl()
-        return await http_probe(url, check.accepts, timeout, check.method)
+        return await http_probe(url, check.accepts, timeout, check.method, precheck=starting)
     if probe.tcp is not None:
         target = probe.tcp.host if host == "127.0.0.1" else host
         return await tcp_probe(target, probe.tcp.port, timeout)

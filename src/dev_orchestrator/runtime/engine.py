@@ -80,6 +80,9 @@ class Engine:
         self._reached: dict[str, set[Condition]] = {name: set() for name in stack.services}
         self._failed: dict[str, str] = {}
         self._changed = asyncio.Event()
+        # One event per service, so that an event wakes only the waiters on that service
+        # (one shared event woke every waiter of the stack on every probe attempt).
+        self._service_changed = {name: asyncio.Event() for name in stack.services}
         self._group: asyncio.TaskGroup | None = None
         self._start_times: dict[str, float] = {}
         self._spawned_once: set[str] = set()
@@ -143,6 +146,8 @@ class Engine:
         self.status[name] = new
         previous, self._changed = self._changed, asyncio.Event()
         previous.set()
+        mine, self._service_changed[name] = self._service_changed[name], asyncio.Event()
+        mine.set()
         for listener in list(self.listeners):
             listener(event, new)
         self._restart_dependents(event)
@@ -242,7 +247,7 @@ class Engine:
             state = self._condition_state(name, condition)
             if state is not None:
                 return state
-            changed = self._changed
+            changed = self._service_changed[name]
             waiter = asyncio.ensure_future(changed.wait())
             aborter = asyncio.ensure_future(abort.wait())
             try:
