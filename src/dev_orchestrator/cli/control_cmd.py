@@ -83,12 +83,12 @@ def start(services: tuple[str, ...], file: Path | None, env: str | None, docker:
     return 0
 
 
-def _stream(client: Any, path: str, body: dict[str, Any], width: int) -> dict[str, Any]:
+def _stream(client: Any, path: str, body: dict[str, Any], width: int, *, show_stops: bool = False) -> dict[str, Any]:
     for record in client.stream(path, body):
         if record.get("type") == "result":
             return dict(record)
-        if record.get("kind") == "Stopped":
-            continue  # stops are listed from the result, with their durations
+        if record.get("kind") == "Stopped" and not show_stops:
+            continue  # `stop` lists them from its result, with their durations
         line = record_line(record, width)
         if line:
             echo(line)
@@ -183,7 +183,8 @@ def restart(services: tuple[str, ...], file: Path | None, env: str | None, docke
         return int(ctx.invoke(start, services=services, file=file, env=env, docker=docker, timeout=timeout) or 0)
     width = max(len(n) for n in status["services"])
     began = time.monotonic()
-    result = _stream(client, "/v1/restart", {"services": list(services), "timeout": timeout}, width)
+    result = _stream(client, "/v1/restart", {"services": list(services), "timeout": timeout}, width,
+                     show_stops=True)
     if not result["ok"]:
         echo(failure_text(result, str(paths.logs)))
         return 1
