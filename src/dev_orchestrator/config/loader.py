@@ -5,6 +5,7 @@ Every problem of one load is collected and raised together as one ConfigError.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections.abc import Mapping
@@ -149,6 +150,7 @@ def load(
         from ..graph import graph_diagnostics
 
         diagnostics.extend(graph_diagnostics(spec, _dependency_locations(merged, values, keys)))
+        diagnostics.extend(_container_diagnostics(spec, values))
     if diagnostics:
         raise ConfigError(diagnostics)
     assert spec is not None  # for the type checker: no diagnostics means validation passed
@@ -163,6 +165,23 @@ def load(
         warnings=tuple(warnings),
         locations={**keys, **values},
     )
+
+
+def _container_diagnostics(spec: models.StackFile, values: Mapping[PathKey, Location]) -> list[Diagnostic]:
+    """``orchestrator.containers`` may only name services that have a docker: section."""
+    out = []
+    for i, name in enumerate(spec.orchestrator.containers or []):
+        service = spec.services.get(name)
+        if service is None:
+            close = difflib.get_close_matches(name, list(spec.services), n=1)
+            hint = f' (did you mean "{close[0]}"?)' if close else ""
+            message = f'unknown service "{name}"{hint}'
+        elif service.docker is None:
+            message = f'"{name}" has no docker: section to run as a container'
+        else:
+            continue
+        out.append(Diagnostic(message, "orchestrator.containers", values.get(("orchestrator", "containers", i))))
+    return out
 
 
 def _dependency_locations(

@@ -329,6 +329,11 @@ class Orchestrator(Model):
     """Options of the tool itself."""
 
     docker: bool = False
+    containers: list[str] | None = Field(
+        None,
+        description="services that run as containers when Docker is on (default: every service with a "
+        "docker: section); the others run their command as local processes",
+    )
     strict: bool = False
     start_timeout: Duration | None = Field(None, description="overall start-up bound; default per service")
     concurrency: int | None = Field(None, ge=1, description="most services started at once")

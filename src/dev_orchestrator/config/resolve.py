@@ -139,7 +139,11 @@ def resolve(
     services: dict[str, ResolvedService] = {}
     for name in graph.order():
         svc = spec.services[name]
-        runtime: Runtime = "docker" if use_docker and svc.docker is not None else "process"
+        containers = spec.orchestrator.containers
+        in_docker = use_docker and svc.docker is not None and (containers is None or name in containers)
+        if use_docker and svc.docker is not None and not svc.argv:
+            in_docker = True  # nothing else to run: a docker-only service is always a container
+        runtime: Runtime = "docker" if in_docker else "process"
         healthcheck = svc.healthcheck
         if runtime == "docker" and svc.docker and svc.docker.healthcheck is not None:
             healthcheck = svc.docker.healthcheck
