@@ -141,7 +141,7 @@ def resolve(
         svc = spec.services[name]
         containers = spec.orchestrator.containers
         in_docker = use_docker and svc.docker is not None and (containers is None or name in containers)
-        if use_docker and svc.docker is not None and not svc.argv:
+        if use_docker and svc.docker is not None and not svc.argv():
             in_docker = True  # nothing else to run: a docker-only service is always a container
         runtime: Runtime = "docker" if in_docker else "process"
         healthcheck = svc.healthcheck
