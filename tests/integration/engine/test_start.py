@@ -181,7 +181,11 @@ def test_a_non_critical_failure_skips_its_dependents_and_the_rest_runs(project: 
     ports = [project.port() for _ in range(4)]
     stack = project.stack({
         "core": project.server("core", ports[0]),
-        "extra": {**project.server("extra", ports[1], "--exit", 1), "critical": False},
+        "extra": {  # exits before it ever answers its probe
+            **project.server("extra", ports[1]),
+            "command": project.cmd("extra", "--exit", 1, "--exit-after", 0.2),
+            "critical": False,
+        },
         "needs_extra": project.server("needs_extra", ports[2], depends_on=["extra"]),
         "needs_core": project.server("needs_core", ports[3], depends_on=["core"]),
     })
