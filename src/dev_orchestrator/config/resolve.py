@@ -174,6 +174,19 @@ def resolve(
             stop_grace_period=svc.stop_grace_period,
             docker=svc.docker,
         )
+    problems = [
+        Diagnostic(
+            f'"{dep.name}" has no healthcheck{" when it runs in Docker" if services[dep.name].runtime == "docker" else ""}, '
+            f"so service_healthy can never hold; give {dep.name} a healthcheck or use service_started",
+            f"services.{name}.depends_on.{dep.name}.condition",
+            config.location("services", name, "depends_on", dep.name),
+        )
+        for name, resolved in services.items()
+        for dep in resolved.depends_on
+        if dep.condition is Condition.HEALTHY and services[dep.name].healthcheck is None
+    ]
+    if problems:
+        raise ConfigError(problems)
     return ResolvedStack(config, services, graph, use_docker, shared)
 
 

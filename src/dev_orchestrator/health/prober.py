@@ -84,7 +84,8 @@ class Prober:
             result = await self.handle.docker_health()
         else:
             result = await run_probe(
-                self.check, host=self.handle.probe_host(), run=self.handle.exec, starting=starting
+                self.check, host=self.handle.probe_host(), run=self.handle.exec, starting=starting,
+                proxied=getattr(self.handle, "container", None) is not None,
             )
         self.last = result
         return result

@@ -7,7 +7,7 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
@@ -31,13 +31,22 @@ Exec = Callable[[list[str], float], Awaitable["ExecResult"]]
 _client: httpx.AsyncClient | None = None
 
 
+def _httpx() -> Any:
+    """httpx, without its optional command line: importing that pulls in rich and
+    pygments (about 5 MB) that probes never use, and the supervisor's memory matters."""
+    import sys
+
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+    import httpx
+
+    return httpx
+
+
 def _http_client() -> httpx.AsyncClient:
     # One pooled client per process: probes run often and in parallel.
     global _client
     if _client is None:
-        import httpx
-
-        _client = httpx.AsyncClient(follow_redirects=False, trust_env=False)
+        _client = _httpx().AsyncClient(follow_redirects=False, trust_env=False)
     return _client
 
 
@@ -46,7 +55,7 @@ async def http_probe(
 ) -> ProbeResult:
     """GET ``url``; ``precheck`` first tries a bare TCP connect, six times cheaper to fail
     than an HTTP request, for the fast polling while a service starts."""
-    import httpx
+    httpx = _httpx()
 
     began = time.perf_counter()
     parts = urlsplit(url)
@@ -72,18 +81,38 @@ async def http_probe(
     return ProbeResult(ok, _ms(began), f"http {response.status_code} {path}")
 
 
-async def tcp_probe(host: str, port: int, timeout: float) -> ProbeResult:
+async def tcp_probe(host: str, port: int, timeout: float, *, proxied: bool = False) -> ProbeResult:
+    """Connect to ``host:port``.
+
+    ``proxied``: the port is published by Docker, whose proxy accepts every connection
+    and closes it at once when nothing listens in the container; a connection that stays
+    open (or says something) for PROXY_SETTLE seconds is a real listener.
+    """
     began = time.perf_counter()
     try:
-        _reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
     except TimeoutError:
         return ProbeResult(False, _ms(began), f"tcp {host}:{port}: no answer within {timeout:g}s")
     except OSError as exc:
         return ProbeResult(False, _ms(began), f"tcp {host}:{port}: {exc.strerror or exc}")
-    writer.close()
-    with contextlib.suppress(OSError):
-        await writer.wait_closed()
+    try:
+        if proxied:
+            try:
+                first = await asyncio.wait_for(reader.read(1), PROXY_SETTLE)
+            except TimeoutError:
+                first = None  # held open: somebody listens
+            except OSError:
+                first = b""
+            if first == b"":
+                return ProbeResult(False, _ms(began), f"tcp {host}:{port}: nothing listens behind the published port")
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
     return ProbeResult(True, _ms(began), f"tcp {host}:{port}")
+
+
+PROXY_SETTLE = 0.05
 
 
 async def command_probe(argv: list[str], timeout: float, run: Exec) -> ProbeResult:
@@ -99,11 +128,17 @@ async def command_probe(argv: list[str], timeout: float, run: Exec) -> ProbeResu
 
 
 async def run_probe(
-    probe: Probe, *, host: str = "127.0.0.1", run: Exec | None = None, starting: bool = False
+    probe: Probe,
+    *,
+    host: str = "127.0.0.1",
+    run: Exec | None = None,
+    starting: bool = False,
+    proxied: bool = False,
 ) -> ProbeResult:
     """Run an http, tcp or command probe once (log probes are event-driven, see prober).
 
     ``starting``: the service is still starting, polled fast; cheap checks come first.
+    ``proxied``: ports are published by Docker's proxy (see tcp_probe).
     """
     timeout = probe.timeout or DEFAULT_TIMEOUT
     if probe.http is not None:
@@ -116,7 +151,7 @@ async def run_probe(
         return await http_probe(url, check.accepts, timeout, check.method, precheck=starting)
     if probe.tcp is not None:
         target = probe.tcp.host if host == "127.0.0.1" else host
-        return await tcp_probe(target, probe.tcp.port, timeout)
+        return await tcp_probe(target, probe.tcp.port, timeout, proxied=proxied)
     if probe.command is not None:
         if run is None:
             from ..backends.process import run_command

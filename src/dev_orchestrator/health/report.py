@@ -50,7 +50,8 @@ async def check_health(
         else:
             host = handle.probe_host() if handle is not None else "127.0.0.1"
             runner = handle.exec if handle is not None else None
-            result = await run_probe(check, host=host, run=runner)
+            proxied = getattr(handle, "container", None) is not None
+            result = await run_probe(check, host=host, run=runner, proxied=proxied)
             probe = check.describe()
             if deep and check.deep is not None:
                 deep_result = await run_probe(check.deep, host=host, run=runner)

@@ -287,6 +287,14 @@ class Engine:
         for runtime, services in by_runtime.items():
             await self.backend(runtime).prepare(services)
 
+        orchestrator = self.stack.config.spec.orchestrator
+        if timeout is None:
+            timeout = orchestrator.start_timeout
+        # orchestrator.concurrency bounds how many services are starting (launched, not yet
+        # ready) at once; waiting for dependencies does not hold a place.
+        gate: contextlib.AbstractAsyncContextManager[object] = (
+            asyncio.Semaphore(orchestrator.concurrency) if orchestrator.concurrency else contextlib.nullcontext()
+        )
         abort = asyncio.Event()
         started_here: list[str] = []
 
@@ -301,11 +309,12 @@ class Engine:
                     report.skipped[name] = reason
                     self.emit(ev.Skipped(name, reason))
                     return
-            if abort.is_set():
-                return
-            self._launch(name, timeout)
-            started_here.append(name)
-            ok = await self._wait_for(name, self.readiness(name), abort)
+            async with gate:
+                if abort.is_set():
+                    return
+                self._launch(name, timeout)
+                started_here.append(name)
+                ok = await self._wait_for(name, self.readiness(name), abort)
             if ok:
                 report.ready_after[name] = time.monotonic() - began
             elif ok is False:
