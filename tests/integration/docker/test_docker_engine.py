@@ -280,3 +280,26 @@ def test_orphans_are_cleaned_by_label(stack: Any, busybox_image: str, docker_cli
     assert sorted(done.containers) == [f"{stack.project}-a", f"{stack.project}-b"]
     assert done.networks == [f"{stack.project}_default"]
     assert container_status(stack.project) == {}
+
+
+def test_tcp_probe_is_not_fooled_by_the_port_proxy(stack: Any, busybox_image: str) -> None:
+    """Docker's proxy accepts connections on a published port even when nothing listens
+    in the container; a tcp healthcheck must still wait for the real listener."""
+    port = free_port()
+    stack.write({
+        "late": {
+            "docker": {"image": busybox_image, "ports": [f"{port}:8080"],
+                       "command": ["sh", "-c", "sleep 1.5; " + SERVE]},
+            "healthcheck": {"tcp": {"port": port}, "interval": "0.2s", "retries": 50},
+        },
+    })
+
+    async def body(engine: Engine) -> Any:
+        seen = record(engine)
+        began = time.monotonic()
+        report = await engine.start()
+        assert report.ok, report.reason
+        return first(seen, "late", "Healthy") - began
+
+    healthy_after = run(stack, body)
+    assert healthy_after >= 1.4, f"healthy after {healthy_after:.2f}s, before anything listened"
