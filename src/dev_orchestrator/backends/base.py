@@ -64,3 +64,7 @@ class Backend(Protocol):
     async def start(self, service: ResolvedService, sink: LogSink) -> Handle:
         """Start the service; output goes to ``sink``."""
         ...
+
+    async def close(self) -> None:
+        """Release what the backend holds once every service has stopped."""
+        ...

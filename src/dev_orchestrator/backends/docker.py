@@ -284,6 +284,23 @@ class DockerBackend:
         if self._streams is None:
             self._streams = await asyncio.to_thread(connect, timeout=None)
 
+    async def close(self) -> None:
+        """Remove the project network once no container of the project is left (as
+        ``docker compose down`` does); named volumes stay."""
+        if self._client is None:
+            return
+        api = self._client.api
+        with contextlib.suppress(docker.errors.APIError):
+            if not await call(api.containers, all=True, filters=project_filter(self.project)):
+                for net in await call(api.networks, filters=project_filter(self.project)):
+                    with contextlib.suppress(docker.errors.APIError):
+                        await call(api.remove_network, net["Id"])
+        for client in (self._client, self._streams):
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    client.close()
+        self._client = self._streams = None
+
     async def prepare(self, services: list[ResolvedService]) -> None:
         """Reach the engine, make sure every image is there (build/pull), create the network.
 

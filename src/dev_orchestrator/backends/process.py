@@ -215,6 +215,9 @@ async def run_command(
 class ProcessBackend:
     """Runs services as local processes."""
 
+    async def close(self) -> None:
+        """Nothing to release: each process is stopped by its handle."""
+
     async def prepare(self, services: list[ResolvedService]) -> None:
         for svc in services:
             if not svc.cwd.is_dir():

@@ -215,8 +215,9 @@ def status(file: Path | None, env: str | None, docker: bool | None, as_json: boo
             "env": data["env"],
             "supervisor": {"running": data["supervisor"].get("running", False), "pid": data["supervisor"].get("pid")},
             "services": {
-                name: {k: record.get(k) for k in ("state", "health", "runtime", "pid", "container", "started_at",
-                                                   "restarts", "exit_code", "ports", "cpu_percent", "rss_bytes")}
+                name: {k: record.get(k) for k in ("state", "health", "runtime", "pid", "container", "image",
+                                                   "started_at", "restarts", "exit_code", "ports", "cpu_percent",
+                                                   "rss_bytes")}
                 for name, record in data["services"].items()
             },
         }
@@ -289,6 +290,9 @@ def _print_status(data: dict[str, Any]) -> None:
         head = "supervisor not running"
     click.echo(f"{data['project']} · env {data['env']} · {head}")
     header = ["SERVICE", "RUNTIME", "STATE", "HEALTH", "PID/CONTAINER", "UPTIME", "RESTARTS", "PORTS", "CPU", "MEM"]
+    images = any(r.get("image") for r in data["services"].values())
+    if images:
+        header.append("IMAGE")
     rows = []
     order = data.get("order") or list(data["services"])
     for name in order:
@@ -301,7 +305,7 @@ def _print_status(data: dict[str, Any]) -> None:
             _age(r.get("started_at")) if running else "-", str(r.get("restarts", 0)),
             ",".join(str(p) for p in r.get("ports") or []) or "-",
             f"{cpu:.1f}%" if cpu is not None else "-", _mem(r.get("rss_bytes")),
-        ])
+        ] + ([r.get("image") or "-"] if images else []))
     widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(header)]
     click.echo("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip())
     for row in rows:

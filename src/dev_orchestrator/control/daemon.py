@@ -59,6 +59,10 @@ class Supervisor:
             record = protocol.status_record(status)
             record["stop_signal"] = svc.stop_signal
             record["stop_grace_period"] = svc.stop_grace_period
+            if svc.runtime == "docker":
+                from ..backends.docker_spec import image_of
+
+                record["image"] = image_of(self.stack.project, svc)
             services[name] = record
         return {
             "project": self.stack.project,

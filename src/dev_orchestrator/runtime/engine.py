@@ -114,6 +114,9 @@ class Engine:
             finally:
                 for sink in self.sinks.values():
                     sink.close()
+                for backend in self._backends.values():
+                    with contextlib.suppress(Exception):
+                        await backend.close()
 
     def backend(self, runtime: str) -> Backend:
         if runtime not in self._backends:

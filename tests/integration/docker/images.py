@@ -12,6 +12,7 @@ Run ``python tests/integration/docker/images.py`` to build them ahead of a test 
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import re
 import shutil
@@ -28,8 +29,8 @@ HERE = Path(__file__).resolve().parent / "images"
 BUSYBOX = "dev-orchestrator-test/busybox:1"
 BUSYBOX_HEALTH = "dev-orchestrator-test/busybox-health:1"
 DEBIAN_BASE = "zyron-test/debian-services:bookworm"
-REDIS = "zyron-test/redis:7"
-POSTGRES = "zyron-test/postgres:15"
+REDIS_NAME = "zyron-test/redis"
+POSTGRES_NAME = "zyron-test/postgres"
 
 LABEL = {"dev-orchestrator.test-image": "1"}
 PACKAGES = ["redis-server", "postgresql-15"]
@@ -124,16 +125,26 @@ def debian_base(client: docker.DockerClient) -> str:
     return DEBIAN_BASE
 
 
+def context_tag(name: str, version: str, context: Path) -> str:
+    """``name:version-<hash of the build context>``: editing the context builds anew."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in context.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(context).as_posix().encode() + b"\0" + path.read_bytes())
+    return f"{name}:{version}-{digest.hexdigest()[:10]}"
+
+
 def redis(client: docker.DockerClient) -> str:
-    if exists(client, REDIS):
-        return REDIS
-    return _build(client, HERE / "redis", REDIS, BASE=debian_base(client))
+    tag = context_tag(REDIS_NAME, "7", HERE / "redis")
+    if exists(client, tag):
+        return tag
+    return _build(client, HERE / "redis", tag, BASE=debian_base(client))
 
 
 def postgres(client: docker.DockerClient) -> str:
-    if exists(client, POSTGRES):
-        return POSTGRES
-    return _build(client, HERE / "postgres", POSTGRES, BASE=debian_base(client))
+    tag = context_tag(POSTGRES_NAME, "15", HERE / "postgres")
+    if exists(client, tag):
+        return tag
+    return _build(client, HERE / "postgres", tag, BASE=debian_base(client))
 
 
 def main() -> int:

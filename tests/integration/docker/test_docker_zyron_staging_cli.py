@@ -1,0 +1,105 @@
+"""`start --env staging --docker` on the repository's stack, through the real CLI and the
+background supervisor: PostgreSQL and Redis in containers beside the Zyron services as
+local processes; a job goes through the PostgreSQL-backed backend; `stop --volumes`
+leaves no container, network or volume of the project."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+from conftest import leftovers
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def free_ports(count: int) -> list[int]:
+    socks = [socket.socket() for _ in range(count)]
+    for sock in socks:
+        sock.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for sock in socks:
+        sock.close()
+    return ports
+
+
+def copy_stack(root: Path, project: str) -> None:
+    doc = yaml.safe_load((REPO / "services.yaml").read_text())
+    doc["name"] = project
+    (root / "services.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    shutil.copytree(REPO / "config", root / "config")
+    for overlay in (root / "config").glob("zyron.*.yaml"):
+        overlay.rename(overlay.with_name(overlay.name.replace("zyron.", f"{project}.", 1)))
+    for folder in ("zyron", "visual_brain"):
+        shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__"))
+
+
+def png() -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (320, 240), (10, 200, 90)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_staging_with_docker_through_the_supervisor(
+    tmp_path: Path, project: str, postgres_image: str, redis_image: str, docker_client: Any
+) -> None:
+    copy_stack(tmp_path, project)
+    pg, rd, vb, be, fe = free_ports(5)
+    env = {
+        **os.environ, "NO_COLOR": "1",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "POSTGRES_IMAGE": postgres_image, "REDIS_IMAGE": redis_image,
+        "POSTGRES_PORT": str(pg), "REDIS_PORT": str(rd), "VISUAL_BRAIN_PORT": str(vb),
+        "BACKEND_PORT": str(be), "FRONTEND_PORT": str(fe),
+    }
+    env.pop("ZYRON_ENV", None)
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "dev_orchestrator.cli", *args], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=300)
+
+    try:
+        started = cli("start", "--env", "staging", "--docker")
+        assert started.returncode == 0, started.stderr
+        status = json.loads(cli("status", "--json").stdout)
+        runtimes = {n: (r["runtime"], r["state"]) for n, r in status["services"].items()}
+        assert runtimes["postgres"] == ("docker", "running")
+        assert runtimes["redis"] == ("docker", "running")
+        for name in ("visual-brain", "backend", "frontend"):
+            assert runtimes[name] == ("process", "running"), runtimes
+        assert status["services"]["postgres"]["container"] and status["services"]["postgres"]["pid"] is None
+        table = cli("status").stdout
+        assert "docker" in table and status["services"]["redis"]["container"][:12] in table
+        assert "IMAGE" in table and redis_image in table
+        assert status["services"]["redis"]["image"] == redis_image
+
+        with httpx.Client(timeout=15) as client:
+            job = client.post(f"http://127.0.0.1:{be}/api/jobs", data={"kind": "thumbnail"},
+                              files={"file": ("a.png", png(), "image/png")}).json()
+            deadline = time.monotonic() + 30
+            while job["status"] not in ("done", "failed") and time.monotonic() < deadline:
+                time.sleep(0.1)
+                job = client.get(f"http://127.0.0.1:{be}/api/jobs/{job['id']}").json()
+            assert job["status"] == "done", job
+            database = client.get(f"http://127.0.0.1:{be}/api/status").json()["services"]["database"]
+            assert database["ok"] and "postgresql" in database["detail"].lower()
+
+        stopped = cli("stop", "--volumes")
+        assert stopped.returncode == 0, stopped.stderr
+        assert leftovers(docker_client, project) == {"containers": [], "networks": [], "volumes": []}
+    finally:
+        with contextlib.suppress(Exception):
+            cli("stop", "--volumes")
