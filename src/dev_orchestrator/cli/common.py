@@ -100,3 +100,11 @@ def parse_timeout(ctx: Any, param: Any, value: str | None) -> float | None:
         return parse_duration(value)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+
+
+def display_path(path: Path) -> str:
+    """``path`` relative to the current folder when it lies below it (shorter to read)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)

@@ -15,7 +15,14 @@ from typing import Any
 
 import click
 
-from .common import common_options, common_options_no_short_file, load_config, parse_timeout, style
+from .common import (
+    common_options,
+    common_options_no_short_file,
+    display_path,
+    load_config,
+    parse_timeout,
+    style,
+)
 from .progress import echo, failure_text, record_line, seconds
 
 
@@ -68,7 +75,7 @@ def start(services: tuple[str, ...], file: Path | None, env: str | None, docker:
     click.echo(f"{loaded.project} · env {loaded.env} · {len(targets)} services · {' + '.join(loaded.files)}", err=True)
     result = _stream(client, "/v1/start", {"services": names, "timeout": timeout}, width)
     if not result["ok"]:
-        echo(failure_text(result, str(stack.root / "logs")))
+        echo(failure_text(result, display_path(stack.root / "logs")))
         return 1
     if not result["started"]:
         echo(f"{style('✓', fg='green', bold=True)} already running: {', '.join(result['already_running'])} "
@@ -186,7 +193,7 @@ def restart(services: tuple[str, ...], file: Path | None, env: str | None, docke
     result = _stream(client, "/v1/restart", {"services": list(services), "timeout": timeout}, width,
                      show_stops=True)
     if not result["ok"]:
-        echo(failure_text(result, str(paths.logs)))
+        echo(failure_text(result, display_path(paths.logs)))
         return 1
     echo(f"{style('✓', fg='green', bold=True)} restarted {', '.join(result['restarted'])} in "
          f"{seconds(time.monotonic() - began)}")

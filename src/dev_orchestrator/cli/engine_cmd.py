@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from .common import common_options, load_config, print_error, style
+from .common import common_options, display_path, load_config, parse_timeout, print_error, style
 
 UP_EPILOG = """\b
 Examples:
@@ -20,17 +20,6 @@ Examples:
   dev-orchestrator up --env staging --timeout 60s
 Ctrl-C stops everything gracefully; a second Ctrl-C kills what is left.
 """
-
-
-def parse_timeout(ctx: Any, param: Any, value: str | None) -> float | None:
-    if value is None:
-        return None
-    from ..config.types import parse_duration
-
-    try:
-        return parse_duration(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
 
 
 @click.command(epilog=UP_EPILOG)
@@ -50,8 +39,10 @@ def up(services: tuple[str, ...], file: Path | None, env: str | None, docker: bo
 
 
 async def _up(stack: Any, names: list[str], timeout: float | None) -> int:
+    from ..control.protocol import event_record, start_result, stop_record
     from ..runtime.engine import Engine
-    from .render import LogPrinter, failure_block, progress_line, seconds, stop_lines
+    from .progress import failure_text, record_line, seconds
+    from .render import LogPrinter
 
     targets = [n for n in stack.graph.order() if n in stack.graph.closure(names)]
     width = max(len(n) for n in targets)
@@ -80,7 +71,8 @@ async def _up(stack: Any, names: list[str], timeout: float | None) -> int:
             engine.sink(name).add_listener(printer)
 
         def on_event(event: Any, status: Any) -> None:
-            line = progress_line(event, status, stack.services[event.service], width, time.monotonic() - began)
+            record = event_record(event, status, stack.services[event.service], time.monotonic() - began)
+            line = record_line(record, width)
             if line:
                 click.echo(line, err=True)
 
@@ -97,7 +89,7 @@ async def _up(stack: Any, names: list[str], timeout: float | None) -> int:
         else:
             report = start.result()
         if report is not None and not report.ok:
-            click.echo(failure_block(report, str(stack.root / "logs")), err=True)
+            click.echo(failure_text(start_result(report), display_path(stack.root / "logs")), err=True)
             return 1
         if report is not None and not stop_requested.is_set():
             click.echo(
@@ -121,8 +113,8 @@ async def _up(stack: Any, names: list[str], timeout: float | None) -> int:
                 await engine.stop(grace=0)
             killer.cancel()
         result = stop_task.result()
-        for line in stop_lines(result.stopped, width):
-            click.echo(line, err=True)
+        for name, stopped in result.stopped.items():
+            click.echo(record_line({"kind": "Stopped", "service": name, **stop_record(stopped)}, width), err=True)
         click.echo(f"{style('✓', fg='green', bold=True)} stopped {len(result.stopped)} services in "
                    f"{seconds(result.duration)}", err=True)
     return 0

@@ -1,4 +1,5 @@
-"""Rendering of the supervisor's progress records and results (start, stop, restart)."""
+"""Rendering of progress records and results (start, stop, restart, up): one look for the
+foreground engine and the supervisor's stream alike."""
 
 from __future__ import annotations
 
@@ -33,6 +34,8 @@ def record_line(record: dict[str, Any], width: int) -> str | None:
                 f"{style('healthy', fg='green')}{took}  ({record.get('detail', '')})")
     if kind == "Exited" and record.get("completed"):
         return f"  {name}  {style('completed', fg='green')}  exited 0{took}"
+    if kind == "Exited" and record.get("state") == "exited":
+        return f"  {name}  {style('exited', fg='yellow')}  code 0"
     if kind == "Exited" and record.get("state") == "failed":
         return f"  {name}  {style('FAILED', fg='red', bold=True)}: {record.get('describe')} after {seconds(record['elapsed'])}"
     if kind == "Failed":

@@ -19,7 +19,6 @@ from typing import Any
 
 import httpx
 import yaml
-from conftest import leftovers
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -43,6 +42,15 @@ def copy_stack(root: Path, project: str) -> None:
         overlay.rename(overlay.with_name(overlay.name.replace("zyron.", f"{project}.", 1)))
     for folder in ("zyron", "visual_brain"):
         shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__"))
+
+
+def leftovers(client: Any, project: str) -> dict[str, list[str]]:
+    labels = {"label": [f"dev-orchestrator.project={project}"]}
+    return {
+        "containers": [c["Names"][0] for c in client.api.containers(all=True, filters=labels)],
+        "networks": [n["Name"] for n in client.api.networks(filters=labels)],
+        "volumes": [v["Name"] for v in client.api.volumes(filters=labels).get("Volumes") or []],
+    }
 
 
 def png() -> bytes:

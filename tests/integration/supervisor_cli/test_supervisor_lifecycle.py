@@ -7,7 +7,8 @@ import socket
 import urllib.request
 
 import psutil
-from conftest import Project, processes_in, wait_until
+
+from .conftest import Project, processes_in, wait_until
 
 
 def http_ok(port: int) -> bool:

@@ -6,7 +6,7 @@ import os
 import subprocess
 import time
 
-from conftest import CLI, Project
+from .conftest import CLI, Project
 
 
 def write_log(project: Project, service: str, lines: list[tuple[str, str]]) -> None:

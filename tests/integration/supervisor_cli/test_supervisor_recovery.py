@@ -12,8 +12,9 @@ import sys
 import threading
 
 import psutil
-from conftest import CLI, Project, processes_in, wait_until
-from test_supervisor_lifecycle import http_ok, port_free, stack
+
+from .conftest import CLI, Project, processes_in, wait_until
+from .test_supervisor_lifecycle import http_ok, port_free, stack
 
 
 def test_kill_9_supervisor_then_stop_leaves_nothing(project: Project, ports: list[int]) -> None:
