@@ -1,40 +1,16 @@
 """``python -m visual_brain``: serve the API with uvicorn on the configured host and port.
 
-uvicorn handles SIGTERM and SIGINT: it stops accepting, finishes requests, and the
-lifespan returns unfinished jobs to the queue before the process exits.
+On SIGTERM the lifespan returns unfinished jobs to the queue before the process exits.
 """
 
 from __future__ import annotations
 
-import logging
 import sys
 
-import uvicorn
-from pydantic import ValidationError
+from zyron.serve import serve
 
-from .config import get_settings, settings_error
+from .config import get_settings
 from .server import create_app
 
-
-def main() -> int:
-    try:
-        settings = get_settings()
-    except ValidationError as exc:
-        print(settings_error("visual-brain", "VISUAL_BRAIN_", exc), file=sys.stderr)
-        return 2
-    logging.basicConfig(
-        level=settings.log_level.upper() if settings.log_level != "trace" else "DEBUG",
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        timeout_graceful_shutdown=5,
-    )
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(serve("visual-brain", "VISUAL_BRAIN_", get_settings, create_app))

@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _SECRET_KEY = re.compile(r"password|secret|token|api_key|apikey|credential", re.IGNORECASE)
@@ -122,13 +122,3 @@ def mask_secrets(data: Any, key: str = "") -> Any:
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
-
-
-def settings_error(service: str, prefix: str, exc: ValidationError) -> str:
-    """One line per invalid setting, named as its environment variable."""
-    lines = [f"{service}: invalid settings ({exc.error_count()}):"]
-    for err in exc.errors():
-        loc = [str(p) for p in err["loc"]]
-        name = prefix + "__".join(p.upper() for p in loc) if loc else prefix.rstrip("_")
-        lines.append(f"  {name}: {err['msg']} (got {err.get('input')!r})")
-    return "\n".join(lines)

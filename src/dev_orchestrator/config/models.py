@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     WithJsonSchema,
@@ -77,6 +78,11 @@ def _env_mapping(value: Any) -> Any:
 
 def _str_list(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
+
+
+# `environment:` as a map or a KEY=VALUE list; `env_file:` as one path or a list.
+EnvMap = Annotated[dict[str, str | None], BeforeValidator(_env_mapping)]
+PathList = Annotated[list[str], BeforeValidator(_str_list)]
 
 
 class HttpCheck(Model):
@@ -194,23 +200,13 @@ class DockerSpec(Model):
     pull: Literal["missing", "always", "never"] = "missing"
     ports: list[str] = Field(default_factory=list, description='compose style: "8080", "8080:80", "127.0.0.1:8080:80"')
     volumes: list[str] = Field(default_factory=list, description='"name:/path[:ro]" or "./dir:/path[:ro]"')
-    environment: dict[str, str | None] = Field(default_factory=dict)
-    env_file: list[str] = Field(default_factory=list)
+    environment: EnvMap = Field(default_factory=dict)
+    env_file: PathList = Field(default_factory=list)
     command: list[str] | str | None = None
     entrypoint: list[str] | str | None = None
     user: str | None = None
     working_dir: str | None = None
     healthcheck: HealthCheck | Literal["docker"] | None = None
-
-    @field_validator("environment", mode="before")
-    @classmethod
-    def _env(cls, value: Any) -> Any:
-        return _env_mapping(value)
-
-    @field_validator("env_file", mode="before")
-    @classmethod
-    def _files(cls, value: Any) -> Any:
-        return _str_list(value)
 
     @field_validator("build", mode="before")
     @classmethod
@@ -254,8 +250,8 @@ class Service(Model):
     command: list[str] | str | None = None
     shell: bool = False
     working_dir: str | None = None
-    environment: dict[str, str | None] = Field(default_factory=dict)
-    env_file: list[str] = Field(default_factory=list)
+    environment: EnvMap = Field(default_factory=dict)
+    env_file: PathList = Field(default_factory=list)
     depends_on: dict[str, Dependency] = Field(default_factory=dict)
     healthcheck: HealthCheck | Literal["docker"] | None = None
     ports: list[Port] = Field(default_factory=list)
@@ -266,16 +262,6 @@ class Service(Model):
     docker: DockerSpec | None = None
     enabled: bool = True
     gpus: int | None = Field(None, ge=0)
-
-    @field_validator("environment", mode="before")
-    @classmethod
-    def _env(cls, value: Any) -> Any:
-        return _env_mapping(value)
-
-    @field_validator("env_file", mode="before")
-    @classmethod
-    def _files(cls, value: Any) -> Any:
-        return _str_list(value)
 
     @field_validator("depends_on", mode="before")
     @classmethod

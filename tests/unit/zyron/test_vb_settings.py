@@ -6,7 +6,8 @@ import json
 
 import pytest
 from pydantic import ValidationError
-from visual_brain.config import MASK, Settings, mask_secrets, settings_error
+from visual_brain.config import MASK, Settings, mask_secrets
+from zyron.settings_errors import settings_error
 
 
 def settings(monkeypatch: pytest.MonkeyPatch, **env: str) -> Settings:
