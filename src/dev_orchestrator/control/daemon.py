@@ -291,7 +291,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ready-fd", type=int, default=None)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # not one line per probe
     docker = {"on": True, "off": False, "config": None}[args.docker]
     paths = Paths(args.file.parent)
     paths.ensure()

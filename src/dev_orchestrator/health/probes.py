@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-if TYPE_CHECKING:
-    import httpx
+import h11
 
+if TYPE_CHECKING:
     from ..backends.base import ExecResult
     from ..config.models import Probe
 
@@ -28,57 +30,69 @@ class ProbeResult:
 
 Exec = Callable[[list[str], float], Awaitable["ExecResult"]]
 
-_client: httpx.AsyncClient | None = None
+_ssl_context: ssl.SSLContext | None = None
 
 
-def _httpx() -> Any:
-    """httpx, without its optional command line: importing that pulls in rich and
-    pygments (about 5 MB) that probes never use, and the supervisor's memory matters."""
-    import sys
-
-    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
-    import httpx
-
-    return httpx
-
-
-def _http_client() -> httpx.AsyncClient:
-    # One pooled client per process: probes run often and in parallel.
-    global _client
-    if _client is None:
-        _client = _httpx().AsyncClient(follow_redirects=False, trust_env=False)
-    return _client
+def _tls() -> ssl.SSLContext:
+    # Made on the first https probe only: a verifying context costs a few MB of memory.
+    global _ssl_context
+    if _ssl_context is None:
+        _ssl_context = ssl.create_default_context()
+    return _ssl_context
 
 
 async def http_probe(
     url: str, accepts: Callable[[int], bool], timeout: float, method: str = "GET", *, precheck: bool = False
 ) -> ProbeResult:
-    """GET ``url``; ``precheck`` first tries a bare TCP connect, six times cheaper to fail
-    than an HTTP request, for the fast polling while a service starts."""
-    httpx = _httpx()
+    """One HTTP/1.1 request (h11 speaks the protocol), a fresh connection each time, as
+    container engines and Kubernetes probe; passes when ``accepts(status)``.
 
+    ``precheck`` is accepted for callers polling during start-up; a refused connection
+    already fails at the connect, before anything is sent.
+    """
     began = time.perf_counter()
     parts = urlsplit(url)
     path = parts.path or "/"
-    if precheck and parts.hostname:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        try:
-            _reader, writer = await asyncio.wait_for(asyncio.open_connection(parts.hostname, port), timeout)
-        except (OSError, TimeoutError) as exc:
-            reason = "no answer" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc)).lower()
-            return ProbeResult(False, _ms(began), f"http {path}: {reason}")
-        writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
+    target = path + (f"?{parts.query}" if parts.query else "")
+    secure = parts.scheme == "https"
+    host = parts.hostname or "127.0.0.1"
+    port = parts.port or (443 if secure else 80)
     try:
-        response = await _http_client().request(method, url, timeout=timeout)
-    except httpx.TimeoutException:
+        async with asyncio.timeout(timeout):
+            status = await _request(host, port, parts.netloc, method, target, _tls() if secure else None)
+    except TimeoutError:
         return ProbeResult(False, _ms(began), f"http {path}: no answer within {timeout:g}s")
-    except httpx.HTTPError as exc:
-        reason = str(exc) or type(exc).__name__
-        return ProbeResult(False, _ms(began), f"http {path}: {reason}")
-    ok = accepts(response.status_code)
-    return ProbeResult(ok, _ms(began), f"http {response.status_code} {path}")
+    except ssl.SSLError as exc:
+        return ProbeResult(False, _ms(began), f"http {path}: TLS: {exc.reason or exc}")
+    except OSError as exc:
+        return ProbeResult(False, _ms(began), f"http {path}: {_reason(exc)}")
+    except h11.ProtocolError as exc:
+        return ProbeResult(False, _ms(began), f"http {path}: not an HTTP answer ({exc})")
+    return ProbeResult(accepts(status), _ms(began), f"http {status} {path}")
+
+
+async def _request(
+    host: str, port: int, netloc: str, method: str, target: str, tls: ssl.SSLContext | None
+) -> int:
+    reader, writer = await asyncio.open_connection(host, port, ssl=tls, server_hostname=host if tls else None)
+    try:
+        conn = h11.Connection(h11.CLIENT)
+        headers = [("Host", netloc), ("User-Agent", "dev-orchestrator"), ("Connection", "close")]
+        writer.write(conn.send(h11.Request(method=method, target=target, headers=headers)) or b"")
+        writer.write(conn.send(h11.EndOfMessage()) or b"")
+        await writer.drain()
+        while True:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                conn.receive_data(await reader.read(65536))
+            elif isinstance(event, h11.Response):
+                return int(event.status_code)
+            elif isinstance(event, h11.ConnectionClosed):
+                raise ConnectionResetError("connection closed before an answer")
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError, ssl.SSLError):
+            await writer.wait_closed()
 
 
 async def tcp_probe(host: str, port: int, timeout: float, *, proxied: bool = False) -> ProbeResult:
@@ -94,7 +108,7 @@ async def tcp_probe(host: str, port: int, timeout: float, *, proxied: bool = Fal
     except TimeoutError:
         return ProbeResult(False, _ms(began), f"tcp {host}:{port}: no answer within {timeout:g}s")
     except OSError as exc:
-        return ProbeResult(False, _ms(began), f"tcp {host}:{port}: {exc.strerror or exc}")
+        return ProbeResult(False, _ms(began), f"tcp {host}:{port}: {_reason(exc)}")
     try:
         if proxied:
             try:
@@ -162,6 +176,13 @@ async def run_probe(
             run = run_local
         return await command_probe(probe.argv(), timeout, run)
     return ProbeResult(False, 0.0, f"log /{probe.log}/: only checked while the service starts")
+
+
+def _reason(exc: OSError) -> str:
+    """``connection refused`` rather than asyncio's ``Connect call failed ('127.0.0.1', 1)``."""
+    if exc.errno:
+        return os.strerror(exc.errno).lower()
+    return str(exc) or type(exc).__name__
 
 
 def _ms(began: float) -> float:
