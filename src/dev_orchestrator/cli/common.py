@@ -65,12 +65,12 @@ def load_config(file: Path | None, env: str | None, *, quiet_warnings: bool = Fa
     return config
 
 
-def _use_color(stream: Any) -> bool:
+def use_color(stream: Any) -> bool:
     return stream.isatty() and not os.environ.get("NO_COLOR")
 
 
 def print_error(message: str, *, hint: str | None = None) -> None:
-    color = _use_color(sys.stderr)
+    color = use_color(sys.stderr)
     mark = click.style("✗", fg="red", bold=True) if color else "error:"
     lines = message.splitlines() or [""]
     click.echo(f"{mark} {lines[0]}", err=True)
@@ -81,13 +81,13 @@ def print_error(message: str, *, hint: str | None = None) -> None:
 
 
 def print_warning(message: str) -> None:
-    color = _use_color(sys.stderr)
+    color = use_color(sys.stderr)
     mark = click.style("warning:", fg="yellow") if color else "warning:"
     click.echo(f"{mark} {message}", err=True)
 
 
 def style(text: str, **kwargs: Any) -> str:
-    return click.style(text, **kwargs) if _use_color(sys.stdout) else text
+    return click.style(text, **kwargs) if use_color(sys.stdout) else text
 
 
 def parse_timeout(ctx: Any, param: Any, value: str | None) -> float | None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from . import live
 from .common import (
     common_options,
     common_options_no_short_file,
@@ -73,7 +74,12 @@ def start(services: tuple[str, ...], file: Path | None, env: str | None, docker:
     targets = [n for n in stack.graph.order() if n in stack.graph.closure(names)]
     width = max(len(n) for n in targets)
     click.echo(f"{loaded.project} · env {loaded.env} · {len(targets)} services · {' + '.join(loaded.files)}", err=True)
-    result = _stream(client, "/v1/start", {"services": names, "timeout": timeout}, width)
+    body = {"services": names, "timeout": timeout}
+    if live.wanted():
+        with live.LiveView(targets, stack.graph.deps, width) as view:
+            result = _stream(client, "/v1/start", body, width, view=view)
+    else:
+        result = _stream(client, "/v1/start", body, width)
     if not result["ok"]:
         echo(failure_text(result, display_path(stack.root / "logs")))
         return 1
@@ -90,12 +96,16 @@ def start(services: tuple[str, ...], file: Path | None, env: str | None, docker:
     return 0
 
 
-def _stream(client: Any, path: str, body: dict[str, Any], width: int, *, show_stops: bool = False) -> dict[str, Any]:
+def _stream(client: Any, path: str, body: dict[str, Any], width: int, *, show_stops: bool = False,
+            view: Any = None) -> dict[str, Any]:
     for record in client.stream(path, body):
         if record.get("type") == "result":
             return dict(record)
         if record.get("kind") == "Stopped" and not show_stops:
             continue  # `stop` lists them from its result, with their durations
+        if view is not None:
+            view.update(record)
+            continue
         line = record_line(record, width)
         if line:
             echo(line)

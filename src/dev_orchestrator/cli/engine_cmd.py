@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from . import live
 from .common import common_options, display_path, load_config, parse_timeout, print_error, style
 
 UP_EPILOG = """\b
@@ -70,8 +71,13 @@ async def _up(stack: Any, names: list[str], timeout: float | None) -> int:
         for name in targets:
             engine.sink(name).add_listener(printer)
 
+        view = live.LiveView(targets, stack.graph.deps, width) if live.wanted() else None
+
         def on_event(event: Any, status: Any) -> None:
             record = event_record(event, status, stack.services[event.service], time.monotonic() - began)
+            if view is not None and view.active:
+                view.update(record)
+                return
             line = record_line(record, width)
             if line:
                 click.echo(line, err=True)
@@ -79,7 +85,8 @@ async def _up(stack: Any, names: list[str], timeout: float | None) -> int:
         engine.listeners.append(on_event)
         start = asyncio.ensure_future(engine.start(names, timeout=timeout))
         interrupted = asyncio.ensure_future(stop_requested.wait())
-        await asyncio.wait([start, interrupted], return_when=asyncio.FIRST_COMPLETED)
+        with view if view is not None else contextlib.nullcontext():
+            await asyncio.wait([start, interrupted], return_when=asyncio.FIRST_COMPLETED)
         interrupted.cancel()
         if not start.done():  # Ctrl-C during start-up: abandon the start, then stop all
             start.cancel()

@@ -6,6 +6,8 @@ import sys
 
 import click
 
+from .common import use_color
+
 PALETTE = ("cyan", "yellow", "green", "magenta", "blue", "bright_cyan", "bright_yellow", "bright_green",
            "bright_magenta", "bright_blue", "red", "bright_red")
 
@@ -19,12 +21,11 @@ class LogPrinter:
 
     def __init__(self, names: list[str]) -> None:
         self.width = max((len(n) for n in names), default=0)
-        self.color = sys.stdout.isatty()
+        self.color = use_color(sys.stdout)
         self.prefixes: dict[str, bytes] = {}
         for i, name in enumerate(sorted(names)):
             label = f"{name.ljust(self.width)} | "
             self.prefixes[name] = (click.style(label, fg=color_for(i)) if self.color else label).encode()
-        self.out = sys.stdout.buffer
 
     def __call__(self, service: str, lines: bytes) -> None:
         import time
@@ -32,5 +33,11 @@ class LogPrinter:
         now = time.time()
         stamp = (time.strftime("%H:%M:%S", time.localtime(now)) + f".{int(now % 1 * 1000):03d} ").encode()
         prefix = stamp + self.prefixes.get(service, f"{service} | ".encode())
-        self.out.write(prefix + lines[:-1].replace(b"\n", b"\n" + prefix) + b"\n")
-        self.out.flush()
+        data = prefix + lines[:-1].replace(b"\n", b"\n" + prefix) + b"\n"
+        out = sys.stdout  # looked up each time: the live view redirects it while it runs
+        buffer = getattr(out, "buffer", None)
+        if buffer is not None:
+            buffer.write(data)
+        else:
+            out.write(data.decode(errors="replace"))
+        out.flush()

@@ -52,7 +52,7 @@ def event_record(event: Any, status: Any, service: Any, elapsed: float) -> dict[
         "has_healthcheck": service.healthcheck is not None,
         "one_shot": service.one_shot,
     }
-    for key in ("detail", "reason", "delay", "code", "signal", "latency_ms", "duration", "killed"):
+    for key in ("detail", "reason", "delay", "code", "signal", "latency_ms", "duration", "killed", "attempt"):
         if hasattr(event, key):
             record[key] = getattr(event, key)
     if hasattr(event, "describe"):
