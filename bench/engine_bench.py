@@ -311,9 +311,11 @@ async def _engine_log_run(proj: Path) -> float:
         if isinstance(event, (ev.Spawned, ev.Exited)):
             marks[type(event).__name__] = time.monotonic()
 
-    with open(os.devnull, "wb") as devnull:
+    real_stdout = sys.stdout
+    with open(os.devnull, "w") as devnull, contextlib.ExitStack() as restore:
+        sys.stdout = devnull  # the printer writes to sys.stdout's buffer, as under `up`
+        restore.callback(setattr, sys, "stdout", real_stdout)
         printer = LogPrinter(["writer"])
-        printer.out = devnull  # type: ignore[assignment]
         async with Engine(stack) as engine:
             engine.listeners.append(on_event)
             engine.sink("writer").add_listener(printer)
