@@ -181,26 +181,30 @@ def _cycle_in(component: list[str], deps: Mapping[str, Iterable[str]]) -> list[s
 
 
 def graph_diagnostics(
-    spec: StackFile, dep_locations: Mapping[tuple[str, str], Location]
+    dependencies: Mapping[str, Mapping[str, bool]],
+    enabled: Mapping[str, bool],
+    dep_locations: Mapping[tuple[str, str], Location],
 ) -> list[Diagnostic]:
     """Unknown or disabled dependencies (with did-you-mean) and cycles, located in the files.
 
-    ``dep_locations[(service, dependency)]`` is where that dependency is written.
+    ``dependencies[service][dependency]`` says whether the dependency is required;
+    ``dep_locations[(service, dependency)]`` is where that dependency is written. Plain
+    mappings, so the check also runs on a document that failed validation elsewhere.
     """
     out: list[Diagnostic] = []
-    names = sorted(spec.services)
+    names = sorted(dependencies)
     edges: dict[str, list[str]] = {}
-    for name, service in spec.services.items():
+    for name, needs in dependencies.items():
         edges[name] = []
         path = f"services.{name}.depends_on"
-        for dep, rule in service.depends_on.items():
+        for dep, required in needs.items():
             loc = dep_locations.get((name, dep))
-            if dep not in spec.services:
+            if dep not in dependencies:
                 close = difflib.get_close_matches(dep, [n for n in names if n != name], n=1)
                 hint = f' (did you mean "{close[0]}"?)' if close else f" (services: {', '.join(names)})"
                 out.append(Diagnostic(f'unknown service "{dep}"{hint}', path, loc))
                 continue
-            if service.enabled and not spec.services[dep].enabled and rule.required:
+            if enabled.get(name, True) and not enabled.get(dep, True) and required:
                 out.append(
                     Diagnostic(
                         f'"{dep}" is disabled (enabled: false); enable it or mark the '

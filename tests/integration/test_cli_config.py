@@ -177,12 +177,13 @@ def test_every_error_is_reported_once_with_its_place(tmp_path: Path) -> None:
         "config/shop.staging.yaml:3:13: services.api.ports[0]: invalid port 0 (use a number from 1 to 65535)",
         'services.yaml:5:14: services.db.restart: invalid restart policy "sometimes" '
         "(use no, on-failure, on-failure:N, always, unless-stopped)",
+        'services.yaml:8:18: services.api.depends_on: unknown service "dbb" (did you mean "db"?)',
         'services.yaml:11:17: services.api.healthcheck.interval: invalid duration "5x" (use 500ms, 2s, 1m)',
-        "error: 3 errors in the configuration",
+        "error: 4 errors in the configuration",
     ]
 
 
-def test_graph_errors_show_once_the_values_are_valid(tmp_path: Path) -> None:
+def test_graph_errors_alone(tmp_path: Path) -> None:
     write(tmp_path, "services.yaml", "services:\n  db: {command: db}\n  api: {command: api, depends_on: [dbb]}\n")
     result = run("graph", cwd=tmp_path)
     assert result.returncode == 2

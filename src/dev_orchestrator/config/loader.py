@@ -146,11 +146,23 @@ def load(
         for diag in pydantic_diagnostics(exc, merged, values, keys):
             if not any(diag.path == dotted(p) for p in bad_paths):
                 diagnostics.append(diag)
-    if spec is not None:
-        from ..graph import graph_diagnostics
+    from ..graph import graph_diagnostics
 
-        diagnostics.extend(graph_diagnostics(spec, _dependency_locations(merged, values, keys)))
+    locations = _dependency_locations(merged, values, keys)
+    if spec is not None:
+        dependencies = {n: {d: r.required for d, r in s.depends_on.items()} for n, s in spec.services.items()}
+        enabled = {n: s.enabled for n, s in spec.services.items()}
+        diagnostics.extend(graph_diagnostics(dependencies, enabled, locations))
         diagnostics.extend(_container_diagnostics(spec, values))
+    else:
+        # Validation failed elsewhere: still report unknown services and cycles now,
+        # from the raw document, except where depends_on itself is malformed.
+        dependencies, enabled = _raw_dependencies(merged)
+        broken = {d.path for d in diagnostics}
+        diagnostics.extend(
+            d for d in graph_diagnostics(dependencies, enabled, locations)
+            if not any(b == d.path or b.startswith(d.path + ".") or b.startswith(d.path + "[") for b in broken)
+        )
     if diagnostics:
         raise ConfigError(diagnostics)
     assert spec is not None  # for the type checker: no diagnostics means validation passed
@@ -182,6 +194,27 @@ def _container_diagnostics(spec: models.StackFile, values: Mapping[PathKey, Loca
             continue
         out.append(Diagnostic(message, "orchestrator.containers", values.get(("orchestrator", "containers", i))))
     return out
+
+
+def _raw_dependencies(data: Any) -> tuple[dict[str, dict[str, bool]], dict[str, bool]]:
+    """Dependencies and enabled flags read from an unvalidated document, where readable."""
+    dependencies: dict[str, dict[str, bool]] = {}
+    enabled: dict[str, bool] = {}
+    services = data.get("services") if isinstance(data, dict) else None
+    if not isinstance(services, dict):
+        return dependencies, enabled
+    for name, service in services.items():
+        service = service if isinstance(service, dict) else {}
+        enabled[str(name)] = service.get("enabled", True) is not False
+        deps = service.get("depends_on", [])
+        deps = [deps] if isinstance(deps, str) else deps
+        needs: dict[str, bool] = {}
+        if isinstance(deps, list):
+            needs = {d: True for d in deps if isinstance(d, str)}
+        elif isinstance(deps, dict):
+            needs = {str(d): not (isinstance(r, dict) and r.get("required") is False) for d, r in deps.items()}
+        dependencies[str(name)] = needs
+    return dependencies, enabled
 
 
 def _dependency_locations(

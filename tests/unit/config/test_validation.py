@@ -264,6 +264,8 @@ def test_several_errors_are_reported_together_in_file_order(write: Write, errors
         "(use no, on-failure, on-failure:N, always, unless-stopped)",
         "services.yaml:5:13: services.api.ports[0]: invalid port 0 (use a number from 1 to 65535)",
         "services.yaml:7:14: services.worker.command: expected a list or a string (got 5)",
+        # the graph is checked in the same run, even though other values are invalid
+        'services.yaml:8:18: services.worker.depends_on: unknown service "apii" (did you mean "api"?)',
     ]
 
 
@@ -340,4 +342,27 @@ def test_bad_signal_and_regex(write: Write, errors: Errors) -> None:
         "(use SIGTERM, SIGINT, SIGQUIT, SIGHUP, ...)",
         'services.yaml:5:24: services.api.healthcheck.log: invalid regular expression "(unclosed": '
         "missing ), unterminated subpattern at position 0",
+    ]
+
+
+def test_a_cycle_is_reported_with_type_errors_and_a_malformed_depends_on_only_once(write: Write, errors: Errors) -> None:
+    write(
+        "services.yaml",
+        """
+        services:
+          a:
+            command: 5
+            depends_on: [b]
+          b:
+            command: run
+            depends_on: [a]
+          c:
+            command: run
+            depends_on: 7
+        """,
+    )
+    assert errors() == [
+        "services.yaml:3:14: services.a.command: expected a list or a string (got 5)",
+        "services.yaml:4:18: services.a.depends_on: cycle: a -> b -> a",
+        "services.yaml:10:17: services.c.depends_on: expected a list of service names or a mapping (got 7)",
     ]
