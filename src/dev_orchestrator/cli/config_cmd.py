@@ -10,6 +10,7 @@ import click
 import yaml
 
 from .common import common_options, load_config, style
+from .completion import service_names
 
 CONFIG_EPILOG = """\b
 Examples:
@@ -80,7 +81,7 @@ Examples:
 
 
 @click.command(epilog=GRAPH_EPILOG)
-@click.argument("services", nargs=-1)
+@click.argument("services", nargs=-1, shell_complete=service_names)
 @common_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def graph(services: tuple[str, ...], file: Path | None, env: str | None, docker: bool | None, as_json: bool) -> None:

@@ -24,6 +24,7 @@ from .common import (
     parse_timeout,
     style,
 )
+from .completion import service_names
 from .progress import echo, failure_text, record_line, seconds
 
 
@@ -46,7 +47,7 @@ Examples:
 
 
 @click.command(epilog=START_EPILOG)
-@click.argument("services", nargs=-1)
+@click.argument("services", nargs=-1, shell_complete=service_names)
 @common_options
 @click.option("--timeout", callback=parse_timeout, metavar="DURATION",
               help="Start-up deadline for each service (default: from its healthcheck).")
@@ -123,7 +124,7 @@ Examples:
 
 
 @click.command(epilog=STOP_EPILOG)
-@click.argument("services", nargs=-1)
+@click.argument("services", nargs=-1, shell_complete=service_names)
 @common_options
 @click.option("--volumes", is_flag=True, help="Also remove the project's named Docker volumes.")
 @click.option("--grace", callback=parse_timeout, metavar="DURATION", help="Override every stop_grace_period.")
@@ -181,8 +182,15 @@ def _wait_gone(paths: Any, pid: int | None, timeout: float = 30.0) -> None:
         time.sleep(0.02)
 
 
-@click.command()
-@click.argument("services", nargs=-1)
+RESTART_EPILOG = """\b
+Examples:
+  dev-orchestrator restart backend      backend, and dependents marked restart: true
+  dev-orchestrator restart              every service, in graph order
+"""
+
+
+@click.command(epilog=RESTART_EPILOG)
+@click.argument("services", nargs=-1, shell_complete=service_names)
 @common_options
 @click.option("--timeout", callback=parse_timeout, metavar="DURATION", help="Start-up deadline for each service.")
 def restart(services: tuple[str, ...], file: Path | None, env: str | None, docker: bool | None, timeout: float | None) -> int:
@@ -212,7 +220,14 @@ def restart(services: tuple[str, ...], file: Path | None, env: str | None, docke
 
 # -- status ---------------------------------------------------------------------------------
 
-@click.command()
+STATUS_EPILOG = """\b
+Examples:
+  dev-orchestrator status               a table: state, health, pid, uptime, restarts, ports, CPU, memory
+  dev-orchestrator status --json        the same for scripts (shape in docs/SERVICES.md)
+"""
+
+
+@click.command(epilog=STATUS_EPILOG)
 @common_options
 @click.option("--json", "as_json", is_flag=True, help="Print the status JSON (see docs/SERVICES.md).")
 def status(file: Path | None, env: str | None, docker: bool | None, as_json: bool) -> int:
@@ -337,8 +352,16 @@ def _print_status(data: dict[str, Any]) -> None:
 
 # -- health ---------------------------------------------------------------------------------
 
-@click.command()
-@click.argument("services", nargs=-1)
+HEALTH_EPILOG = """\b
+Examples:
+  dev-orchestrator health               probe every service now, in parallel
+  dev-orchestrator health backend --deep
+  dev-orchestrator health --json        {"healthy": ..., "wall_ms": ..., "services": {...}}
+"""
+
+
+@click.command(epilog=HEALTH_EPILOG)
+@click.argument("services", nargs=-1, shell_complete=service_names)
 @common_options
 @click.option("--deep", is_flag=True, help="Also run the services' deep probes.")
 @click.option("--json", "as_json", is_flag=True, help="Print the health JSON.")
@@ -402,7 +425,7 @@ Examples:
 
 
 @click.command(epilog=LOGS_EPILOG)
-@click.argument("services", nargs=-1)
+@click.argument("services", nargs=-1, shell_complete=service_names)
 @common_options_no_short_file
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines until Ctrl-C.")
 @click.option("-n", "--lines", "count", type=click.IntRange(min=0), default=100, show_default=True,
@@ -451,7 +474,14 @@ def logs(services: tuple[str, ...], file: Path | None, env: str | None, docker: 
 
 # -- ports ----------------------------------------------------------------------------------
 
-@click.command()
+PORTS_EPILOG = """\b
+Examples:
+  dev-orchestrator ports                every declared port: free, or who holds it
+  dev-orchestrator ports --env staging --json
+"""
+
+
+@click.command(epilog=PORTS_EPILOG)
 @common_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def ports(file: Path | None, env: str | None, docker: bool | None, as_json: bool) -> int:

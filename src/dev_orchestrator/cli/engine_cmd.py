@@ -13,6 +13,7 @@ import click
 
 from . import live
 from .common import common_options, display_path, load_config, parse_timeout, print_error, style
+from .completion import service_names
 
 UP_EPILOG = """\b
 Examples:
@@ -24,7 +25,7 @@ Ctrl-C stops everything gracefully; a second Ctrl-C kills what is left.
 
 
 @click.command(epilog=UP_EPILOG)
-@click.argument("services", nargs=-1)
+@click.argument("services", nargs=-1, shell_complete=service_names)
 @common_options
 @click.option("--timeout", callback=parse_timeout, metavar="DURATION",
               help="Start-up deadline for each service (default: from its healthcheck).")
