@@ -13,7 +13,8 @@ Foreign exceptions are translated at the boundary with ``raise ... from exc``.
     ├── ServiceFailedError            exit 1  a service failed to start / became unhealthy
     ├── StopTimeoutError              exit 1  something could not be stopped
     └── SupervisorError               exit 1  the background supervisor misbehaved
-        └── SupervisorNotRunning      exit 1
+        ├── SupervisorNotRunning      exit 1
+        └── SupervisorBusy            exit 1  alive, but did not take the request in time
 """
 
 from __future__ import annotations
@@ -114,3 +115,7 @@ class SupervisorError(OrchestratorError):
 
 class SupervisorNotRunning(SupervisorError):
     """No supervisor runs for this project."""
+
+
+class SupervisorBusy(SupervisorError):
+    """The supervisor is alive but its queue is full or it did not answer in time."""

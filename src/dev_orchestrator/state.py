@@ -2,17 +2,24 @@
 
 ``.orchestrator/`` (mode 0700) next to services.yaml holds ``state.json``,
 ``supervisor.sock`` (mode 0600), ``supervisor.lock`` (held by the running supervisor),
-``spawn.lock`` (serialises starting one) and ``supervisor.log``. A process is "ours" only
-when both its pid and its create time match what we recorded, so a recycled pid is
-never mistaken for a service.
+``spawn.lock`` (serialises starting one) and ``supervisor.log``.
+
+A process is "ours" only when its pid, its create time and its marker all match what we
+recorded: every process the supervisor spawns carries ``DEV_ORCHESTRATOR_MARKER`` =
+``<project id>:<run token>:<service>`` in its environment (read back from
+``/proc/PID/environ``), so neither a recycled pid nor a record edited by hand can make us
+signal a stranger. pid 1, the caller and its ancestors are never signalled.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
+import secrets
+import stat
 import tempfile
 import time
 from collections.abc import Iterator
@@ -22,8 +29,12 @@ from typing import Any
 
 import psutil
 
+from .errors import UsageError
+
 STATE_VERSION = 1
 RUNTIME_DIR = ".orchestrator"
+MARKER_ENV = "DEV_ORCHESTRATOR_MARKER"
+CREATE_TIME_TOLERANCE = 0.05
 
 
 @dataclass(frozen=True)
@@ -60,13 +71,78 @@ class Paths:
     def logs(self) -> Path:
         return self.root / "logs"
 
+    @property
+    def project_id(self) -> str:
+        """A stable id of the project (its folder), the first part of every marker."""
+        return hashlib.sha256(str(self.root.resolve()).encode()).hexdigest()[:16]
+
     def ensure(self) -> None:
+        """Create the runtime folder (0700); refuse symlinks and wrong file types."""
+        for path, what in ((self.dir, "the runtime folder"), (self.logs, "the logs folder")):
+            check_private_dir(path, what)
         self.dir.mkdir(mode=0o700, exist_ok=True)
-        os.chmod(self.dir, 0o700)
+        os.chmod(self.dir, 0o700, follow_symlinks=False)
+        for path in (self.socket, self.lock, self.spawn_lock, self.state, self.log):
+            check_not_dir(path)
+
+
+def check_private_dir(path: Path, what: str) -> None:
+    """A folder of ours must be a real folder, never a symlink (we would chmod its target)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(st.st_mode):
+        raise UsageError(
+            f"{path} is a symlink; {what} must be a real folder",
+            hint=f"remove the link (rm {path}) and run the command again",
+        )
+    if not stat.S_ISDIR(st.st_mode):
+        raise UsageError(f"{path} is not a folder ({what} lives there)", hint=f"move {path} away")
+
+
+def check_not_dir(path: Path) -> None:
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(st.st_mode) or stat.S_ISLNK(st.st_mode):
+        kind = "a folder" if stat.S_ISDIR(st.st_mode) else "a symlink"
+        raise UsageError(f"{path} is {kind}, where the supervisor keeps a file",
+                         hint=f"remove it (rm -r {path}) and run the command again")
+
+
+def new_run_token() -> str:
+    """A per-supervisor token: part of every marker, recorded in state.json."""
+    return secrets.token_hex(8)
+
+
+def marker(project_id: str, token: str, service: str) -> str:
+    return f"{project_id}:{token}:{service}"
+
+
+def marker_of(proc: psutil.Process) -> str | None:
+    """The marker in a process's environment, or None (not ours, gone, or unreadable)."""
+    try:
+        return proc.environ().get(MARKER_ENV)
+    except (psutil.Error, OSError):
+        return None
+
+
+def protected_pids() -> set[int]:
+    """pids never to signal: pid 0 and 1, this process and all its ancestors."""
+    out = {0, 1, os.getpid()}
+    with contextlib.suppress(psutil.Error):
+        out.update(p.pid for p in psutil.Process().parents())
+    return out
+
+
+def boot_time() -> float:
+    return psutil.boot_time()
 
 
 def write_state(path: Path, data: dict[str, Any]) -> None:
-    """Write JSON atomically: temp file in the same folder, fsync, rename."""
+    """Write JSON atomically: temp file in the same folder, fsync, rename (OSError on a full disk)."""
     fd, tmp = tempfile.mkstemp(prefix=".state-", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -80,28 +156,106 @@ def write_state(path: Path, data: dict[str, Any]) -> None:
         raise
 
 
+class StateUnreadable(Exception):
+    """state.json exists but cannot be used (truncated, corrupt, another version)."""
+
+
 def read_state(path: Path) -> dict[str, Any] | None:
-    """The last state written, or None when there is none (or it is unreadable)."""
+    """The last state written, or None when there is none or it is unreadable."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return load_state(path)
+    except StateUnreadable:
         return None
+
+
+def load_state(path: Path) -> dict[str, Any] | None:
+    """The last state written; None when there is none; StateUnreadable when it is broken."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise StateUnreadable(f"{path}: {exc.strerror}") from exc
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except ValueError as exc:
+        raise StateUnreadable(f"{path} is not valid JSON ({exc})") from exc
     if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
-        return None
+        raise StateUnreadable(f"{path} is not a state file of this version")
+    services = data.get("services")
+    if not isinstance(services, dict) or not all(isinstance(r, dict) for r in services.values()):
+        raise StateUnreadable(f"{path} has no valid services table")
     return data
 
 
-def process_matches(pid: int | None, create_time: float | None) -> bool:
-    """True when ``pid`` runs and is the very process we started (create time matches)."""
+@dataclass(frozen=True)
+class Verdict:
+    """Whether a recorded process is ours: ``ours``, ``gone`` or ``foreign`` (with why)."""
+
+    kind: str
+    reason: str = ""
+
+    @property
+    def ours(self) -> bool:
+        return self.kind == "ours"
+
+
+def verify(pid: Any, create_time: Any, expected_marker: str | None) -> Verdict:
+    """Prove that ``pid`` is the very process we started: create time and marker match.
+
+    A record without a create time or marker proves nothing and is never ours.
+    """
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return Verdict("gone")
+    if pid in protected_pids():
+        return Verdict("foreign", f"pid {pid} is protected (init, this command or its parent)")
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return Verdict("gone")
+        started = proc.create_time()
+    except psutil.Error:
+        return Verdict("gone")
+    if not isinstance(create_time, (int, float)) or isinstance(create_time, bool):
+        return Verdict("foreign", f"pid {pid} has no recorded start time, so it cannot be proven ours")
+    if abs(started - float(create_time)) >= CREATE_TIME_TOLERANCE:
+        return Verdict("foreign", f"pid {pid} was recycled (another process has it now)")
+    if not expected_marker or marker_of(proc) != expected_marker:
+        return Verdict("foreign", f"pid {pid} does not carry this project's marker")
+    return Verdict("ours")
+
+
+def process_matches(pid: int | None, create_time: float | None, expected_marker: str | None = None) -> bool:
+    """True when ``pid`` runs and is provably the process we started (see ``verify``)."""
+    return verify(pid, create_time, expected_marker).ours
+
+
+def process_alive(pid: int | None, create_time: float | None) -> bool:
+    """True while ``pid`` runs with that create time (no marker: for our own supervisor)."""
     if not pid:
         return False
     try:
         proc = psutil.Process(pid)
         if proc.status() == psutil.STATUS_ZOMBIE:
             return False
-        return create_time is None or abs(proc.create_time() - create_time) < 0.05
+        return create_time is None or abs(proc.create_time() - create_time) < CREATE_TIME_TOLERANCE
     except psutil.Error:
         return False
+
+
+def marked_processes(prefix: str, *, among: list[psutil.Process] | None = None) -> list[psutil.Process]:
+    """Live processes whose marker starts with ``prefix`` (all processes, or ``among``)."""
+    protected = protected_pids()
+    out = []
+    for proc in among if among is not None else psutil.process_iter():
+        if proc.pid in protected:
+            continue
+        value = marker_of(proc)
+        if value is not None and value.startswith(prefix):
+            with contextlib.suppress(psutil.Error):
+                if proc.status() != psutil.STATUS_ZOMBIE:
+                    out.append(proc)
+    return out
 
 
 class Lock:

@@ -1,14 +1,23 @@
 """Local processes: own session and process group, output read without blocking the child.
 
-Stop sends ``stop_signal`` to the whole process group, waits the grace period, then
-SIGKILLs the group and every descendant that escaped it (found with psutil before the
-first signal, since a child that called setsid() is no longer in the group).
+Every process gets the marker ``DEV_ORCHESTRATOR_MARKER=<project>:<run>:<service>`` in
+its environment, and the process that runs the backend becomes a child subreaper
+(``PR_SET_CHILD_SUBREAPER``): a descendant that escapes with ``setsid()`` and a double
+fork is re-parented to us instead of init, so we can still find it (by its marker),
+stop it with its service and reap it.
+
+Stop sends ``stop_signal`` to the service's family, waits the grace period, then
+SIGKILLs what is left. The family is the leader, its descendants, and the re-parented
+orphans that carry the service's marker. ``killpg`` is used only while the leader is not
+yet reaped: until then its pid, and so its process group id, cannot belong to anyone else.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import logging
 import os
 import signal
 import time
@@ -18,6 +27,7 @@ from typing import TYPE_CHECKING
 import psutil
 
 from ..errors import BackendError
+from ..state import MARKER_ENV, marker_of, new_run_token, protected_pids
 from .base import ExecResult, ExitStatus, StopResult
 
 if TYPE_CHECKING:
@@ -25,6 +35,67 @@ if TYPE_CHECKING:
     from ..logs.writer import LogSink
 
 CHUNK = 1 << 16
+PR_SET_CHILD_SUBREAPER = 36
+FAMILY_RESCAN = 0.1  # seconds between two looks for new members of a family being stopped
+log = logging.getLogger(__name__)
+
+
+class _Children:
+    """This process's own direct children, which asyncio reaps; the reaper leaves them alone.
+
+    ``spawning`` counts launches in flight: between fork and registration a direct child
+    is not in ``direct`` yet, so the reaper waits until no launch is in flight.
+    """
+
+    spawning = 0
+    direct: set[int] = set()
+
+
+def become_subreaper() -> bool:
+    """Make this process the reaper of its descendants' orphans (Linux); False elsewhere."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+    except (OSError, AttributeError):
+        return False
+
+
+def reap_orphans() -> int:
+    """Reap zombie children that are not ours to wait for (orphans re-parented to us)."""
+    if _Children.spawning:
+        return 0
+    reaped = 0
+    try:
+        kids = psutil.Process().children()
+    except psutil.Error:
+        return 0
+    for kid in kids:
+        if kid.pid in _Children.direct:
+            continue
+        try:
+            if kid.status() != psutil.STATUS_ZOMBIE:
+                continue
+            pid, _status = os.waitpid(kid.pid, os.WNOHANG)
+        except (psutil.Error, OSError):
+            continue
+        reaped += bool(pid)
+    return reaped
+
+
+def orphans_marked(marker: str) -> list[psutil.Process]:
+    """Processes carrying ``marker`` among this process's descendants (re-parented orphans)."""
+    protected = protected_pids()
+    out: list[psutil.Process] = []
+    try:
+        kids = psutil.Process().children(recursive=True)
+    except psutil.Error:
+        return out
+    for kid in kids:
+        if kid.pid in protected or kid.pid in _Children.direct:
+            continue
+        if marker_of(kid) == marker and _alive(kid):
+            out.append(kid)
+    return out
 
 
 class ProcessHandle:
@@ -34,9 +105,11 @@ class ProcessHandle:
         exited: asyncio.Future[None],
         sink: LogSink,
         service: ResolvedService,
+        marker: str,
     ) -> None:
         self.proc = proc
         self._exited = exited
+        self.marker = marker
         self.pid: int | None = proc.pid
         self.container: str | None = None
         self.service = service
@@ -73,14 +146,22 @@ class ProcessHandle:
         # Not proc.wait(): on Python 3.11 it returns only once every pipe is closed, and a
         # child that outlives the service keeps them open.
         await self._exited
+        _Children.direct.discard(self.proc.pid)
         code = self.proc.returncode
         assert code is not None
-        if not self._stopping and self._group_alive():
-            # The service exited by itself but left processes in its group (a crashed
-            # parent's children): they belong to the service and go with it.
-            _signal_group(self.proc.pid, signal.Signals[self.service.stop_signal])
-            if not await self._gone([], self.service.stop_grace_period):
-                _signal_group(self.proc.pid, signal.SIGKILL)
+        if not self._stopping:
+            left = self.family()
+            if left:
+                # The service exited by itself but left processes behind (a crashed
+                # parent's children, escaped or not): they belong to the service and go with it.
+                sig = signal.Signals[self.service.stop_signal]
+                for proc in left:
+                    _signal_process(proc, sig)
+                if not await self._gone(left, self.service.stop_grace_period):
+                    for proc in self.family(left):
+                        _signal_process(proc, signal.SIGKILL)
+                    await _reap(left)
+            reap_orphans()
         # Output may still be buffered in the pipes: drain before reporting the exit.
         # A grandchild holding the pipe open must not block us forever.
         _done, pending = await asyncio.wait(self._readers, timeout=1.0)
@@ -91,48 +172,54 @@ class ProcessHandle:
         return self._status
 
     def descendants(self) -> list[psutil.Process]:
+        """The leader's living descendants (ours by parentage while the leader is unreaped)."""
+        if self.proc.returncode is not None:
+            return []
         try:
             return psutil.Process(self.proc.pid).children(recursive=True)
         except psutil.Error:
             return []
 
-    def _group_alive(self) -> bool:
-        """True while any process is left in the service's process group."""
-        pgid = self.proc.pid
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        # Zombies still count for killpg until reaped, and orphans are reaped by init,
-        # which may take its time: only living members count.
-        for pid in psutil.pids():
-            try:
-                if os.getpgid(pid) == pgid and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                    return True
-            except (OSError, psutil.Error):
-                continue
-        return False
+    def family(self, known: Iterable[psutil.Process] = ()) -> list[psutil.Process]:
+        """Every living process of this service except the leader: its descendants, the
+        orphans re-parented to us that carry its marker, and ``known`` members still alive."""
+        members = {p.pid: p for p in known if _alive(p)}
+        for proc in self.descendants():
+            members.setdefault(proc.pid, proc)
+        for proc in orphans_marked(self.marker):
+            members.setdefault(proc.pid, proc)
+        protected = protected_pids()
+        return [p for pid, p in members.items() if pid not in protected and pid != self.proc.pid]
 
     async def _gone(self, family: list[psutil.Process], timeout: float) -> bool:
-        """Wait up to ``timeout`` until the group and ``family`` are gone; False if not."""
+        """Wait up to ``timeout`` until ``family`` (and members found meanwhile) are gone."""
         deadline = time.monotonic() + timeout
-        while self._group_alive() or any(_alive(p) for p in family):
+        rescan = time.monotonic() + FAMILY_RESCAN
+        alive = [p for p in family if _alive(p)]
+        while alive:
             left = deadline - time.monotonic()
             if left <= 0:
                 return False
             await asyncio.sleep(min(0.02, left))
+            alive = [p for p in alive if _alive(p)]
+            if time.monotonic() >= rescan:
+                rescan = time.monotonic() + FAMILY_RESCAN
+                alive = self.family(alive)
         return True
+
+    def _signal_all(self, sig: signal.Signals, family: Iterable[psutil.Process]) -> None:
+        if self.proc.returncode is None:
+            # Not reaped yet: the group id is still the leader's, so killpg is safe.
+            _signal_group(self.proc.pid, sig)
+        for proc in family:
+            _signal_process(proc, sig)
 
     async def stop(self, signal_name: str, grace: float) -> StopResult:
         began = time.monotonic()
         sig = signal.Signals[signal_name]
         self._stopping = True
-        family = self.descendants()
-        _signal_group(self.proc.pid, sig)
-        for child in family:
-            _signal_process(child, sig)
+        family = self.family()
+        self._signal_all(sig, family)
         killed = False
         try:
             await asyncio.wait_for(self.wait(), timeout=grace)
@@ -142,13 +229,12 @@ class ProcessHandle:
             # The leader is gone; the rest of its family gets what is left of the grace.
             killed = not await self._gone(family, grace - (time.monotonic() - began))
         # Kill what is left: the group, escaped descendants, late children.
-        leftovers = [p for p in {*family, *self.descendants()} if _alive(p)]
+        leftovers = self.family(family)
         if killed or leftovers:
-            _signal_group(self.proc.pid, signal.SIGKILL)
-            for proc in leftovers:
-                _signal_process(proc, signal.SIGKILL)
+            self._signal_all(signal.SIGKILL, leftovers)
             await self.wait()
             await _reap(leftovers)
+        reap_orphans()
         return StopResult(time.monotonic() - began, killed)
 
     async def exec(self, argv: list[str], timeout: float) -> ExecResult:
@@ -171,8 +257,10 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
 
 
 def _signal_process(proc: psutil.Process, sig: signal.Signals) -> None:
+    if proc.pid in protected_pids():
+        return
     with contextlib.suppress(psutil.Error):
-        proc.send_signal(sig)
+        proc.send_signal(sig)  # psutil checks the create time: a recycled pid is not hit
 
 
 async def _reap(procs: Iterable[psutil.Process], timeout: float = 2.0) -> None:
@@ -187,6 +275,7 @@ async def run_command(
     argv: list[str], timeout: float, *, cwd: str | None = None, env: dict[str, str] | None = None
 ) -> ExecResult:
     """Run a short command in its own group; kill the group on timeout."""
+    _Children.spawning += 1
     try:
         proc = await asyncio.create_subprocess_exec(
             *argv,
@@ -199,6 +288,10 @@ async def run_command(
         )
     except OSError as exc:
         return ExecResult(127, f"cannot run {argv[0]}: {exc.strerror}")
+    else:
+        _Children.direct.add(proc.pid)
+    finally:
+        _Children.spawning -= 1
     try:
         out, _ = await asyncio.wait_for(proc.communicate(), timeout)
     except TimeoutError:
@@ -209,14 +302,33 @@ async def run_command(
         if proc.returncode is None:
             _signal_group(proc.pid, signal.SIGKILL)
             await proc.wait()
+        _Children.direct.discard(proc.pid)
     return ExecResult(proc.returncode or 0, out.decode(errors="replace").strip()[-500:])
 
 
 class ProcessBackend:
-    """Runs services as local processes."""
+    """Runs services as local processes, each marked with ``<marker_prefix>:<service>``."""
+
+    def __init__(self, marker_prefix: str | None = None) -> None:
+        self.marker_prefix = marker_prefix or f"adhoc:{new_run_token()}"
+        become_subreaper()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        with contextlib.suppress(RuntimeError, ValueError, NotImplementedError):
+            loop = asyncio.get_running_loop()
+            # A re-parented orphan's death sends SIGCHLD to us: reap it then.
+            loop.add_signal_handler(signal.SIGCHLD, reap_orphans)
+            self._loop = loop
+
+    def marker(self, service: str) -> str:
+        return f"{self.marker_prefix}:{service}"
 
     async def close(self) -> None:
-        """Nothing to release: each process is stopped by its handle."""
+        """Each process is stopped by its handle; reap the last orphans and stop listening."""
+        reap_orphans()
+        if self._loop is not None:
+            with contextlib.suppress(RuntimeError, ValueError):
+                self._loop.remove_signal_handler(signal.SIGCHLD)
+            self._loop = None
 
     async def prepare(self, services: list[ResolvedService]) -> None:
         for svc in services:
@@ -231,12 +343,14 @@ class ProcessBackend:
             raise BackendError(f"{service.name} has no command to run as a local process")
         loop = asyncio.get_running_loop()
         exited: asyncio.Future[None] = loop.create_future()
+        marker = self.marker(service.name)
+        _Children.spawning += 1
         try:
             transport, protocol = await loop.subprocess_exec(
                 lambda: _Protocol(exited, limit=CHUNK, loop=loop),
                 *service.argv,
                 cwd=str(service.cwd),
-                env=dict(service.env),
+                env={**service.env, MARKER_ENV: marker},
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
@@ -251,8 +365,12 @@ class ProcessBackend:
             raise BackendError(f"{service.name}: cannot execute {service.argv[0]}: permission denied") from exc
         except OSError as exc:
             raise BackendError(f"{service.name}: cannot start {service.argv[0]}: {exc.strerror}") from exc
+        else:
+            _Children.direct.add(transport.get_pid())
+        finally:
+            _Children.spawning -= 1
         proc = asyncio.subprocess.Process(transport, protocol, loop)
-        return ProcessHandle(proc, exited, sink, service)
+        return ProcessHandle(proc, exited, sink, service, marker)
 
 
 class _Protocol(asyncio.subprocess.SubprocessStreamProtocol):

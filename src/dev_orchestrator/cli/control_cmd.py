@@ -175,10 +175,10 @@ def stop(services: tuple[str, ...], file: Path | None, env: str | None, docker: 
 def _wait_gone(paths: Any, pid: int | None, timeout: float = 30.0) -> None:
     """Wait until the supervisor has released its lock and its process has ended."""
     from ..control.recovery import supervisor_alive
-    from ..state import process_matches
+    from ..state import process_alive
 
     deadline = time.monotonic() + timeout
-    while (supervisor_alive(paths) or process_matches(pid, None)) and time.monotonic() < deadline:
+    while (supervisor_alive(paths) or process_alive(pid, None)) and time.monotonic() < deadline:
         time.sleep(0.02)
 
 
@@ -233,23 +233,30 @@ Examples:
 def status(file: Path | None, env: str | None, docker: bool | None, as_json: bool) -> int:
     """Show every service: state, health, pid or container, uptime, restarts, ports, CPU, memory."""
     from ..control.client import Client
+    from ..control.recovery import supervisor_alive
     from ..errors import SupervisorError
 
     path, paths = _paths(file)
     try:
         data = Client(paths).call("GET", "/v1/status", timeout=5.0)
-    except SupervisorError:
+    except SupervisorError as exc:
         data = _offline_status(path, paths, env)
+        if supervisor_alive(paths):
+            # Alive (it holds its lock) but not answering: busy, not dead.
+            data["supervisor"].update(running=True, busy=str(exc), died=False)
+            data["orphans"] = []
     data.pop("type", None)
     if as_json:
         out = {
             "project": data["project"],
             "env": data["env"],
-            "supervisor": {"running": data["supervisor"].get("running", False), "pid": data["supervisor"].get("pid")},
+            "supervisor": {"running": data["supervisor"].get("running", False), "pid": data["supervisor"].get("pid"),
+                           **({"busy": True} if data["supervisor"].get("busy") else {})},
+            "problems": data.get("problems") or [],
             "services": {
                 name: {k: record.get(k) for k in ("state", "health", "runtime", "pid", "container", "image",
                                                    "started_at", "restarts", "exit_code", "ports", "cpu_percent",
-                                                   "rss_bytes")}
+                                                   "rss_bytes", "detail")}
                 for name, record in data["services"].items()
             },
         }
@@ -261,10 +268,15 @@ def status(file: Path | None, env: str | None, docker: bool | None, as_json: boo
 
 def _offline_status(path: Path, paths: Any, env: str | None) -> dict[str, Any]:
     """Status from the files when no supervisor answers: the state file, else the config."""
-    from ..control.recovery import orphans
-    from ..state import read_state
+    from ..control.recovery import find_leftovers
 
-    state = read_state(paths.state)
+    found = find_leftovers(paths)
+    state = found.state
+    if found.unreadable:
+        from .common import print_warning
+
+        print_warning(f"{found.unreadable}; it was ignored. Processes of this project are still "
+                      "found by their marker" + (f" (found: {', '.join(found.ours)})" if found.ours else ""))
     if state is None:
         loaded = load_config(path, env, quiet_warnings=True)
         from ..config.resolve import resolve
@@ -275,18 +287,29 @@ def _offline_status(path: Path, paths: Any, env: str | None) -> dict[str, Any]:
                 "started_at": None, "restarts": 0, "exit_code": None, "ports": list(s.ports)}
             for n, s in stack.services.items()
         }
-        return {"project": loaded.project, "env": loaded.env, "supervisor": {"running": False, "pid": None},
-                "services": services}
-    alive = orphans(state)
+        for name, record in found.ours.items():
+            base = name.split(" ", 1)[0]
+            if base in services:
+                services[base].update(state="running", pid=record["pid"],
+                                      detail="left running by a supervisor that died")
+        orphaned = sorted(found.ours)
+        return {"project": loaded.project, "env": loaded.env,
+                "supervisor": {"running": False, "pid": None, "died": bool(orphaned)},
+                "services": services, "orphans": orphaned}
+    alive = found.ours
     for name, record in state["services"].items():
         if name in alive:
             record["detail"] = "left running by a supervisor that died"
+        elif name in found.foreign:
+            record.update(state="stopped", health="none", pid=None, create_time=None,
+                          detail=f"not ours any more: {found.foreign[name]}")
         else:
             record.update(state="stopped" if record.get("state") not in ("exited", "failed") else record["state"],
                           health="none", pid=None, container=None)
     supervisor = {"running": False, "pid": None, "died": bool(alive) or not state.get("stopped")}
     return {"project": state["project"], "env": state["env"], "supervisor": supervisor,
-            "services": state["services"], "orphans": sorted(alive), "order": state.get("order")}
+            "services": state["services"], "orphans": sorted(alive), "order": state.get("order"),
+            "foreign": found.foreign}
 
 
 def _age(iso: str | None) -> str:
@@ -314,7 +337,10 @@ HEALTH_COLORS = {"healthy": "green", "unhealthy": "red", "starting": "yellow"}
 
 def _print_status(data: dict[str, Any]) -> None:
     sup = data["supervisor"]
-    if sup.get("running"):
+    if sup.get("busy"):
+        head = style(f"supervisor pid {sup.get('pid') or '?'} is alive but busy ({sup['busy']}); "
+                     "showing the last recorded state", fg="yellow")
+    elif sup.get("running"):
         head = f"supervisor pid {sup['pid']} · up {_age(sup.get('started_at'))}"
     elif data.get("orphans"):
         head = style("supervisor NOT running (it died); still alive: " + ", ".join(data["orphans"]), fg="red")
@@ -345,6 +371,10 @@ def _print_status(data: dict[str, Any]) -> None:
         cells[2] = style(cells[2], fg=STATE_COLORS.get(row[2]))
         cells[3] = style(cells[3], fg=HEALTH_COLORS.get(row[3]))
         click.echo("  ".join(cells).rstrip())
+    for name, why in (data.get("foreign") or {}).items():
+        click.echo(style(f"note: {name}: not ours any more: {why}; left alone", fg="yellow"))
+    for problem in data.get("problems") or []:
+        click.echo(style(f"warning: {problem}", fg="yellow"))
     if data.get("config_changed"):
         click.echo(style("note: the configuration changed since the supervisor started; "
                          "stop and start to apply it", fg="yellow"))

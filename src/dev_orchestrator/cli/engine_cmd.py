@@ -32,15 +32,28 @@ Ctrl-C stops everything gracefully; a second Ctrl-C kills what is left.
 def up(services: tuple[str, ...], file: Path | None, env: str | None, docker: bool | None, timeout: float | None) -> int:
     """Start services (and their dependencies) in the foreground; stop them on Ctrl-C."""
     from ..config.resolve import resolve
+    from ..errors import UsageError
+    from ..state import Lock, Paths, new_run_token
     from .selection import select
 
     loaded = load_config(file, env)
     stack = resolve(loaded, docker=docker)
     names = select(stack, services)
-    return asyncio.run(_up(stack, names, timeout))
+    paths = Paths(loaded.root)
+    paths.ensure()
+    # One runner per project: `up` holds the supervisor's lock, so a background
+    # supervisor (or its crash recovery) never takes `up`'s processes for its own.
+    lock = Lock(paths.lock)
+    if not lock.acquire(blocking=False):
+        raise UsageError("a background supervisor already runs this project",
+                         hint="use dev-orchestrator logs -f to watch it, or dev-orchestrator stop first")
+    try:
+        return asyncio.run(_up(stack, names, timeout, f"{paths.project_id}:{new_run_token()}"))
+    finally:
+        lock.release()
 
 
-async def _up(stack: Any, names: list[str], timeout: float | None) -> int:
+async def _up(stack: Any, names: list[str], timeout: float | None, marker_prefix: str) -> int:
     from ..control.protocol import event_record, start_result, stop_record
     from ..runtime.engine import Engine
     from .progress import failure_text, record_line, seconds
@@ -67,7 +80,7 @@ async def _up(stack: Any, names: list[str], timeout: float | None) -> int:
         f"{config.project} · env {config.env} · {len(targets)} services · {' + '.join(config.files)}", err=True
     )
     began = time.monotonic()
-    async with Engine(stack) as engine:
+    async with Engine(stack, marker_prefix=marker_prefix) as engine:
         printer = LogPrinter(targets)
         for name in targets:
             engine.sink(name).add_listener(printer)

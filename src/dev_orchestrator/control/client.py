@@ -15,10 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import OrchestratorError, SupervisorError, SupervisorNotRunning
+from ..errors import OrchestratorError, SupervisorBusy, SupervisorError, SupervisorNotRunning
 from ..state import Lock, Paths
 
 SPAWN_TIMEOUT = 30.0
+CONNECT_BUSY_WAIT = 10.0
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -27,14 +28,28 @@ class _UnixConnection(http.client.HTTPConnection):
         self.socket_path = path
 
     def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(str(self.socket_path))
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
+        # A full accept queue answers EAGAIN at once (AF_UNIX): the supervisor is alive
+        # but busy, so wait for a place in the queue until the timeout.
+        deadline = time.monotonic() + (self.timeout if self.timeout is not None else CONNECT_BUSY_WAIT)
+        pause = 0.005
+        while True:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(self.timeout)
+            try:
+                sock.connect(str(self.socket_path))
+            except BlockingIOError as exc:
+                sock.close()
+                if time.monotonic() + pause >= deadline:
+                    raise SupervisorBusy("the supervisor is alive but busy (its request queue is full)",
+                                         hint="try again in a moment") from exc
+                time.sleep(pause)
+                pause = min(pause * 2, 0.2)
+                continue
+            except OSError:
+                sock.close()
+                raise
+            self.sock = sock
+            return
 
 
 class Client:
@@ -48,10 +63,13 @@ class Client:
         try:
             conn.request(method, path, body=payload, headers=headers)
             return conn.getresponse()
+        except SupervisorError:
+            conn.close()
+            raise
         except (FileNotFoundError, ConnectionRefusedError) as exc:
             raise SupervisorNotRunning("no supervisor is running for this project") from exc
         except TimeoutError as exc:
-            raise SupervisorError("the supervisor did not answer in time", hint=f"see {self.paths.log}") from exc
+            raise SupervisorBusy("the supervisor did not answer in time", hint=f"see {self.paths.log}") from exc
         except OSError as exc:
             raise SupervisorError(f"cannot talk to the supervisor: {exc}", hint=f"see {self.paths.log}") from exc
 

@@ -2,8 +2,11 @@
 
 Started detached by `start` (own session, stdin closed, output to
 ``.orchestrator/supervisor.log``) as ``python -m dev_orchestrator.control.daemon``. It
-holds ``supervisor.lock`` for its whole life, writes ``state.json`` after every change,
-and exits after `stop` of everything (or SIGTERM), removing its socket.
+holds ``supervisor.lock`` for its whole life, writes ``state.json`` after every change
+(at once, fsynced, when a process is spawned; debounced otherwise; a failed write, such
+as on a full disk, is logged and retried, never fatal), and exits after `stop` of
+everything (or SIGTERM), removing its socket. It is a child subreaper, so orphans of its
+services come back to it (backends/process.py).
 """
 
 from __future__ import annotations
@@ -24,12 +27,15 @@ from typing import Any
 import psutil
 
 from ..errors import OrchestratorError, UsageError
-from ..state import Lock, Paths, write_state
+from ..state import Lock, Paths, boot_time, marker, new_run_token, write_state
 from . import protocol
+from .requests import HealthBody, RestartBody, StartBody, StopBody, parse
 from .server import ControlServer
 
 log = logging.getLogger("dev_orchestrator.supervisor")
 STATE_DEBOUNCE = 0.05
+STATE_RETRY_FIRST = 0.5
+STATE_RETRY_CAP = 10.0
 
 
 class Supervisor:
@@ -45,6 +51,9 @@ class Supervisor:
         self._dirty = asyncio.Event()
         self._procs: dict[tuple[int, float | None], psutil.Process] = {}
         self._config_mtime = self._mtime()
+        self.token = new_run_token()
+        self.marker_prefix = f"{paths.project_id}:{self.token}"
+        self.state_problem: str | None = None
 
     def _mtime(self) -> float:
         files = [self.stack.root / f for f in self.stack.config.files]
@@ -59,6 +68,7 @@ class Supervisor:
             record = protocol.status_record(status)
             record["stop_signal"] = svc.stop_signal
             record["stop_grace_period"] = svc.stop_grace_period
+            record["marker"] = marker(self.paths.project_id, self.token, name) if svc.runtime == "process" else None
             if svc.runtime == "docker":
                 from ..backends.docker_spec import image_of
 
@@ -69,22 +79,57 @@ class Supervisor:
             "env": self.stack.config.env,
             "file": str(self.file),
             "docker": self.stack.docker,
+            "project_id": self.paths.project_id,
+            "run_token": self.token,
+            "boot_time": boot_time(),
             "supervisor": {"pid": os.getpid(), "create_time": psutil.Process().create_time(),
                            "started_at": protocol.iso(self.started_at)},
             "services": services,
             "order": self.stack.graph.order(),
         }
 
+    def write_state_now(self, extra: dict[str, Any] | None = None, *, data: dict[str, Any] | None = None) -> bool:
+        """Write state.json; a failure (full disk, read-only folder) is logged, not raised.
+
+        ``data``: a snapshot taken on the event loop (the write itself may run in a thread).
+        """
+        try:
+            write_state(self.paths.state, (self.snapshot() if data is None else data) | (extra or {}))
+        except OSError as exc:
+            if self.state_problem is None:
+                log.error("cannot write %s: %s (will retry)", self.paths.state, exc)
+            self.state_problem = f"cannot write {self.paths.state.name}: {exc.strerror or exc}"
+            return False
+        if self.state_problem is not None:
+            log.info("%s written again", self.paths.state)
+            self.state_problem = None
+        return True
+
     async def _state_writer(self) -> None:
         # Debounced: a burst of events during start-up costs one write, not one per event.
+        # A failed write is retried with a growing pause; the supervisor never dies of it.
+        retry = STATE_RETRY_FIRST
         while True:
             await self._dirty.wait()
             await asyncio.sleep(STATE_DEBOUNCE)
             self._dirty.clear()
-            await asyncio.to_thread(write_state, self.paths.state, self.snapshot())
+            if await asyncio.to_thread(self.write_state_now, data=self.snapshot()):
+                retry = STATE_RETRY_FIRST
+            else:
+                self._dirty.set()  # try again after a pause
+                await asyncio.sleep(retry)
+                retry = min(retry * 2, STATE_RETRY_CAP)
 
     def _on_event(self, event: Any, status: Any) -> None:
-        self._dirty.set()
+        from ..runtime import events as ev
+
+        if isinstance(event, ev.Spawned):
+            # The pid is on disk before anyone hears of the spawn: a supervisor killed
+            # right now leaves a record that recovery can prove (and the marker besides).
+            if not self.write_state_now():
+                self._dirty.set()
+        else:
+            self._dirty.set()
 
     # -- handlers ---------------------------------------------------------------------------
 
@@ -92,6 +137,14 @@ class Supervisor:
         data = self.snapshot()
         data["supervisor"]["running"] = True
         data["config_changed"] = self._mtime() != self._config_mtime
+        problems = [self.state_problem] if self.state_problem else []
+        for name, sink in self.engine.sinks.items():
+            problem = getattr(sink, "problem", None)
+            if problem:
+                problems.append(problem)
+                if name in data["services"]:
+                    data["services"][name]["log_problem"] = problem
+        data["problems"] = problems
         tree = _children_map()
         alive = {pid for kids in tree.values() for pid in kids}
         self._procs = {k: p for k, p in self._procs.items() if k[0] in alive}  # forget ended ones
@@ -125,14 +178,21 @@ class Supervisor:
             proc = self._procs[(pid, create_time)] = psutil.Process(pid)
         return proc
 
-    def _names(self, body: dict[str, Any]) -> list[str]:
-        names = body.get("services") or []
-        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            raise UsageError("services must be a list of names")
-        unknown = [n for n in names if n not in self.stack.graph]
-        if unknown:
-            raise UsageError(f"unknown service {', '.join(unknown)}")
-        return names
+    def _names(self, names: list[str]) -> list[str]:
+        """The names, checked against the stack: the same exit-2 error the CLI gives."""
+        import difflib
+
+        known = list(self.stack.graph.deps)
+        for name in dict.fromkeys(names):
+            if name in self.stack.graph:
+                continue
+            spec = self.stack.config.spec.services.get(name)
+            if spec is not None and not spec.enabled:
+                raise UsageError(f'service "{name}" is disabled (enabled: false) in env {self.stack.config.env}')
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f'did you mean "{close[0]}"?' if close else f"services: {', '.join(sorted(known))}"
+            raise UsageError(f'unknown service "{name}"', hint=hint)
+        return list(dict.fromkeys(names))
 
     async def _stream(self, operation: Any) -> AsyncIterator[dict[str, Any]]:
         """Run ``operation`` (a coroutine function taking nothing) and stream its events."""
@@ -151,6 +211,10 @@ class Supervisor:
                 except OrchestratorError as exc:
                     result = protocol.error_reply(exc.message, code=type(exc).__name__, hint=exc.hint,
                                                   exit_code=exc.exit_code)
+                except Exception as exc:  # a bug in one operation must not end the supervisor
+                    log.exception("operation failed")
+                    result = protocol.error_reply(f"internal error: {type(exc).__name__}: {exc}",
+                                                  code="internal", hint=f"see {self.paths.log}")
                 finally:
                     self.engine.listeners.remove(forward)
                 queue.put_nowait(result)
@@ -163,8 +227,9 @@ class Supervisor:
             yield record
 
     async def h_start(self, body: dict[str, Any]) -> Any:
-        names = self._names(body)
-        timeout = body.get("timeout")
+        request = parse(StartBody, body)
+        names = self._names(request.services)
+        timeout = request.timeout
 
         async def operation() -> dict[str, Any]:
             report = await self.engine.start(names, timeout=timeout)
@@ -175,8 +240,9 @@ class Supervisor:
         return self._stream(operation)
 
     async def h_stop(self, body: dict[str, Any]) -> Any:
-        names = self._names(body)
-        grace = body.get("grace")
+        request = parse(StopBody, body)
+        names = self._names(request.services)
+        grace = request.grace
         everything = not names
 
         async def operation() -> dict[str, Any]:
@@ -190,8 +256,9 @@ class Supervisor:
         return self._stream(operation)
 
     async def h_restart(self, body: dict[str, Any]) -> Any:
-        names = self._names(body) or list(self.stack.graph.deps)
-        timeout = body.get("timeout")
+        request = parse(RestartBody, body)
+        names = self._names(request.services) or list(self.stack.graph.deps)
+        timeout = request.timeout
 
         async def operation() -> dict[str, Any]:
             targets = restart_targets(self.stack, names)
@@ -207,10 +274,11 @@ class Supervisor:
     async def h_health(self, body: dict[str, Any]) -> dict[str, Any]:
         from ..health.report import check_health
 
-        names = self._names(body) or list(self.stack.graph.order())
+        request = parse(HealthBody, body)
+        names = self._names(request.services) or list(self.stack.graph.order())
         handles = {n: u.handle for n, u in self.engine.units.items() if u.handle is not None and not u.finished.is_set()}
         completed = {n for n, s in self.engine.status.items() if s.completed}
-        return await check_health(self.stack, names, deep=bool(body.get("deep")), handles=handles,
+        return await check_health(self.stack, names, deep=request.deep, handles=handles,
                                   completed=completed)
 
     async def h_ping(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -235,13 +303,14 @@ class Supervisor:
             ("POST", "/v1/health"): self.h_health,
         }
         server = ControlServer(self.paths.socket, routes)
-        async with asyncio.TaskGroup() as group, Engine(self.stack) as engine:
+        async with asyncio.TaskGroup() as group, Engine(self.stack, marker_prefix=self.marker_prefix) as engine:
             self.group = group
             self.engine = engine
             engine.listeners.append(self._on_event)
             writer = group.create_task(self._state_writer())
             await server.start()
-            write_state(self.paths.state, self.snapshot())
+            if not self.write_state_now():
+                self._dirty.set()
             _signal_ready(ready_fd, {"ok": True, "pid": os.getpid()})
             log.info("supervisor %s ready on %s", os.getpid(), self.paths.socket)
             await self.shutdown.wait()
@@ -250,7 +319,7 @@ class Supervisor:
                 await engine.stop()
             await server.close()
             writer.cancel()
-            write_state(self.paths.state, self.snapshot() | {"stopped": True})
+            self.write_state_now({"stopped": True})
 
 
 def _children_map() -> dict[int, list[int]]:
@@ -293,7 +362,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     docker = {"on": True, "off": False, "config": None}[args.docker]
     paths = Paths(args.file.parent)
-    paths.ensure()
+    try:
+        paths.ensure()
+    except OrchestratorError as exc:
+        _signal_ready(args.ready_fd, {"ok": False, "message": str(exc), "exit_code": exc.exit_code})
+        return exc.exit_code
     lock = Lock(paths.lock)
     if not lock.acquire(blocking=False):
         _signal_ready(args.ready_fd, {"ok": False, "message": "another supervisor runs for this project",

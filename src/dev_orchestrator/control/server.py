@@ -17,6 +17,7 @@ from typing import Any
 
 import h11
 
+from ..errors import OrchestratorError
 from .protocol import MAX_BODY, error_reply
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 Reply = dict[str, Any] | AsyncIterator[dict[str, Any]]
 Handler = Callable[[dict[str, Any]], Awaitable[Reply]]
 READ_TIMEOUT = 10.0
+BACKLOG = 1024  # many clients at once wait in the queue instead of being refused
 
 
 class BadRequest(Exception):
@@ -44,7 +46,7 @@ class ControlServer:
             self.path.unlink()  # a stale socket of a dead supervisor (we hold the lock)
         old = os.umask(0o177)  # the socket is born 0600: no window for other users
         try:
-            self._server = await asyncio.start_unix_server(self._handle, path=str(self.path))
+            self._server = await asyncio.start_unix_server(self._handle, path=str(self.path), backlog=BACKLOG)
         finally:
             os.umask(old)
         os.chmod(self.path, 0o600)
@@ -74,6 +76,9 @@ class ControlServer:
                 await self._send_stream(conn, writer, reply)
         except BadRequest as exc:
             await self._send_error(conn, writer, exc.status, exc.message)
+        except OrchestratorError as exc:  # a request the handler refused (bad body, unknown name)
+            await self._send_error(conn, writer, 400, exc.message, hint=exc.hint, exit_code=exc.exit_code,
+                                   code=type(exc).__name__)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass  # the client went away; the operation itself goes on elsewhere
         except Exception as exc:  # a bug in a handler must not kill the supervisor
@@ -143,7 +148,8 @@ class ControlServer:
         writer.write(conn.send(h11.EndOfMessage()) or b"")
         await writer.drain()
 
-    async def _send_error(self, conn: h11.Connection, writer: asyncio.StreamWriter, status: int, message: str) -> None:
+    async def _send_error(self, conn: h11.Connection, writer: asyncio.StreamWriter, status: int, message: str,
+                          *, hint: str | None = None, exit_code: int = 1, code: str | None = None) -> None:
         if conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
             return  # a reply is already on its way; nothing sensible to add
         with contextlib.suppress(Exception):
@@ -152,4 +158,5 @@ class ControlServer:
                 conn.receive_data(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
                 conn.next_event()
                 conn.next_event()
-            await self._send_json(conn, writer, status, error_reply(message, code=f"http_{status}"))
+            await self._send_json(conn, writer, status, error_reply(message, code=code or f"http_{status}",
+                                                                    hint=hint, exit_code=exit_code))

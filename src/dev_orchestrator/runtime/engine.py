@@ -66,8 +66,11 @@ class Engine:
         *,
         backends: Mapping[str, Backend] | None = None,
         logs_dir: Path | None = None,
+        marker_prefix: str | None = None,
     ) -> None:
         self.stack = stack
+        # "<project id>:<run token>": every process this engine spawns carries it (state.py).
+        self.marker_prefix = marker_prefix
         self.logs_dir = logs_dir or stack.root / "logs"
         self._backends: dict[str, Backend] = dict(backends or {})
         self.status: dict[str, ServiceStatus] = {
@@ -123,7 +126,7 @@ class Engine:
             if runtime == "process":
                 from ..backends.process import ProcessBackend
 
-                self._backends[runtime] = ProcessBackend()
+                self._backends[runtime] = ProcessBackend(self.marker_prefix)
             else:
                 from ..backends.docker import DockerBackend  # type: ignore[import-not-found,unused-ignore]
 

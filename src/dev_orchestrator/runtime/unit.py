@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ BACKOFF_FIRST = 0.5
 BACKOFF_CAP = 30.0
 BACKOFF_RESET_AFTER = 10.0  # seconds up before the backoff starts again from the beginning
 RESTART_REQUESTED = "restart requested"
+log = logging.getLogger(__name__)
 
 
 def backoff_delay(failures_in_row: int) -> float:
@@ -88,6 +90,18 @@ class ServiceUnit:
     async def run(self) -> None:
         try:
             await self._run()
+        except Exception as exc:  # noqa: BLE001 - one unit's bug must not take the stack down
+            # An unexpected error (a probe or backend bug) ends this service only: stop
+            # what it runs, mark it failed, and leave the engine's task group alone.
+            log.exception("%s: unexpected error", self.name)
+            reason = f"internal error: {type(exc).__name__}: {exc}"
+            with contextlib.suppress(Exception):
+                self.sink.note(reason)
+            if self.handle is not None:
+                with contextlib.suppress(Exception):
+                    await self.handle.stop(self.service.stop_signal, self.service.stop_grace_period)
+            with contextlib.suppress(Exception):
+                self.emit(ev.Failed(self.name, reason))
         finally:
             self.finished.set()
 
