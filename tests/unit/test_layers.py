@@ -1,6 +1,6 @@
 """Imports flow one way through the layers of src/dev_orchestrator (DESIGN.md, section 2).
 
-    errors -> config + graph -> runtime states/events, state, ports
+    errors -> config + graph -> runtime states/events, state, ports -> plan
            -> backends, health, logs, gpu, export -> runtime (units, engine, supervisor)
            -> control -> cli
 
@@ -14,6 +14,9 @@ The rules, in words:
 - runtime/states.py and runtime/events.py are plain values that backends and probes
   may use; the rest of runtime/ (units, engine, supervisor) sits above backends, health
   and logs, so backends never import the supervisor.
+- plan.py (the reconcile planner) is pure: it reads the resolved config, the graph and
+  the state values, and everything that carries a plan out (backends, the engine,
+  control, cli) sits above it.
 - gpu.py and export/ may use config, never runtime or control.
 - nothing imports cli.
 
@@ -36,6 +39,7 @@ LAYERS = [
     "errors",
     "config + graph",
     "runtime states/events, state, ports",
+    "plan",
     "backends, health, logs, gpu, export",
     "runtime (units, engine, supervisor)",
     "control",
@@ -53,14 +57,16 @@ def layer_of(module: str) -> int | None:
         return 1
     if module in ("runtime.states", "runtime.events") or top in ("state", "ports"):
         return 2
-    if top in ("backends", "health", "logs", "gpu", "export"):
+    if top == "plan":
         return 3
-    if top == "runtime":
+    if top in ("backends", "health", "logs", "gpu", "export"):
         return 4
-    if top == "control":
+    if top == "runtime":
         return 5
-    if top == "cli":
+    if top == "control":
         return 6
+    if top == "cli":
+        return 7
     return None
 
 
@@ -159,6 +165,13 @@ def test_graph_imports_only_errors_when_it_runs() -> None:
     assert runtime_imports <= {"errors"}
 
 
+def test_plan_imports_only_what_it_decides_from() -> None:
+    allowed = ("errors", "graph", "runtime.states", "config")
+    found = {target for _, target in imports_of("plan", ROOT / "plan.py")}
+    assert found, "plan.py imports nothing of the package?"
+    assert all(t in allowed or t.startswith("config.") for t in found), sorted(found)
+
+
 @pytest.mark.parametrize(
     ("module", "source", "expected"),
     [
@@ -196,6 +209,16 @@ def test_imports_are_resolved(tmp_path: Path, module: str, source: str, expected
         ("control.daemon", "runtime.engine", True),
         ("runtime.engine", "control.server", False),
         ("control.daemon", "cli.common", False),
+        ("plan", "config.resolve", True),
+        ("plan", "graph", True),
+        ("plan", "runtime.states", True),
+        ("plan", "backends.process", False),
+        ("plan", "runtime.engine", False),
+        ("plan", "control.client", False),
+        ("runtime.engine", "plan", True),
+        ("control.daemon", "plan", True),
+        ("config.resolve", "plan", False),
+        ("runtime.states", "plan", False),
     ],
 )
 def test_the_rules(importer: str, imported: str, allowed: bool) -> None:
