@@ -42,7 +42,10 @@ START_EPILOG = """\b
 Examples:
   dev-orchestrator start                    everything; returns when healthy
   dev-orchestrator start backend            backend and what it depends on
+  dev-orchestrator start --dry-run          print what would change, change nothing
   dev-orchestrator start --env staging --docker
+With a supervisor running, start applies the files as they are now: it prints the
+plan (what is created, recreated and why, removed), then carries it out.
 """
 
 
@@ -51,57 +54,158 @@ Examples:
 @common_options
 @click.option("--timeout", callback=parse_timeout, metavar="DURATION",
               help="Start-up deadline for each service (default: from its healthcheck).")
-def start(services: tuple[str, ...], file: Path | None, env: str | None, docker: bool | None, timeout: float | None) -> int:
+@click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before switching --env or --docker.")
+def start(services: tuple[str, ...], file: Path | None, env: str | None, docker: bool | None,
+          timeout: float | None, dry_run: bool = False, yes: bool = False) -> int:
     """Start services in the background supervisor; return once they are healthy."""
+    import os
+
     from ..config.resolve import require_runnable, resolve
-    from ..control.client import ensure_supervisor
-    from ..errors import UsageError
+    from ..control.client import Client, ensure_supervisor
     from .selection import select
 
+    began = time.monotonic()
+    explicit_env = env is not None or bool(os.environ.get("ZYRON_ENV"))
+    _, paths = _paths(file)
+    # A running supervisor keeps its env and runtime unless they are given again.
+    info = Client(paths).ping() if paths.socket.exists() else None
+    effective_docker = docker
+    if info is not None:
+        env = env if explicit_env else str(info.get("env"))
+        effective_docker = docker if docker is not None else bool(info.get("docker"))
     loaded = load_config(file, env)
-    stack = resolve(loaded, docker=docker)
+    stack = resolve(loaded, docker=effective_docker)
     names = select(stack, services)
     require_runnable(stack, stack.graph.closure(names))
-    _, paths = _paths(loaded.file)
-    began = time.monotonic()
-    client, _spawned = ensure_supervisor(paths, loaded.file, loaded.env, docker)
-    info = client.ping() or {}
-    if info.get("env") != loaded.env or Path(str(info.get("file"))) != loaded.file or info.get("docker") != stack.docker:
-        raise UsageError(
-            f"a supervisor already runs this project with env {info.get('env')}"
-            f"{' and Docker' if info.get('docker') else ''}",
-            hint="stop it first (dev-orchestrator stop) to switch environment or runtime",
-        )
+    if dry_run:
+        return _dry_run(Client(paths), stack, names, explicit_env, docker)
+    client, spawned = ensure_supervisor(paths, loaded.file, loaded.env, docker)
+    body: dict[str, Any] = {"services": names if services else [], "timeout": timeout,
+                            "environ": dict(os.environ)}
+    if not spawned:
+        info = client.ping() or {}
+        switching = (explicit_env and info.get("env") != loaded.env) or (
+            docker is not None and info.get("docker") != stack.docker)
+        if explicit_env:
+            body["env"] = loaded.env
+        if docker is not None:
+            body["docker"] = "on" if docker else "off"
+        if switching and not yes:
+            preview = client.call("POST", "/v1/apply", body | {"dry_run": True}, timeout=60.0)
+            _confirm_switch(info, loaded.env, stack.docker, preview["plan"], names if services else [])
     targets = [n for n in stack.graph.order() if n in stack.graph.closure(names)]
     width = max(len(n) for n in targets)
-    click.echo(f"{loaded.project} · env {loaded.env} · {len(targets)} services · {' + '.join(loaded.files)}", err=True)
-    body = {"services": names, "timeout": timeout}
-    if live.wanted():
+    if spawned:
+        click.echo(f"{loaded.project} · env {loaded.env} · {len(targets)} services · {' + '.join(loaded.files)}",
+                   err=True)
+    header = None if spawned else f"plan for {loaded.project} · env {loaded.env}"
+    if live.wanted() and spawned:
         with live.LiveView(targets, stack.graph.deps, width) as view:
-            result = _stream(client, "/v1/start", body, width, view=view)
+            result = _stream(client, "/v1/apply", body, width, view=view, plan_header=header)
     else:
-        result = _stream(client, "/v1/start", body, width)
+        result = _stream(client, "/v1/apply", body, width, plan_header=header, show_stops=not spawned)
     if not result["ok"]:
         echo(failure_text(result, display_path(stack.root / "logs")))
         return 1
-    if not result["started"]:
-        echo(f"{style('✓', fg='green', bold=True)} already running: {', '.join(result['already_running'])} "
-             "(nothing to start)")
+    changes = [s for s in (result.get("plan") or {}).get("steps", []) if s["action"] != "keep"]
+    if not changes:
+        echo(f"{style('✓', fg='green', bold=True)} nothing to change: {_kept_summary(result)}")
         return 0
     skipped = result.get("skipped") or {}
     total = time.monotonic() - began
     mark = style("✓", fg="green", bold=True) if not skipped else style("!", fg="yellow", bold=True)
     extra = f" ({len(skipped)} skipped)" if skipped else ""
-    echo(f"{mark} {len(result['started'])} services up{extra} in {seconds(total)}   ·   "
-         "logs: dev-orchestrator logs -f   ·   stop: dev-orchestrator stop")
+    if spawned:
+        echo(f"{mark} {len(result['started'])} services up{extra} in {seconds(total)}   ·   "
+             "logs: dev-orchestrator logs -f   ·   stop: dev-orchestrator stop")
+    else:
+        echo(f"{mark} applied {len(changes)} change{'s' if len(changes) != 1 else ''}{extra} in {seconds(total)}")
     return 0
 
 
+def _kept_summary(result: dict[str, Any]) -> str:
+    completed = set(result.get("completed") or [])
+    steps = (result.get("plan") or {}).get("steps", [])
+    running = [s["service"] for s in steps if s["action"] == "keep" and s["service"] not in completed]
+    done = [s["service"] for s in steps if s["action"] == "keep" and s["service"] in completed]
+    parts = []
+    if running:
+        parts.append(f"{', '.join(running)} running")
+    if done:
+        parts.append(f"{', '.join(done)} completed")
+    return "; ".join(parts) or "nothing selected"
+
+
+def _plan_lines(plan: dict[str, Any]) -> list[str]:
+    from ..plan import Action, Plan, Step
+
+    steps = tuple(Step(s["service"], Action(s["action"]), tuple(s.get("reasons") or ())) for s in plan["steps"])
+    lines = Plan(steps, tuple(plan.get("warnings") or ())).render()
+    lines.extend(style(f"  warning: {w}", fg="yellow") for w in plan.get("warnings") or [])
+    return lines
+
+
+def _dry_run(client: Any, stack: Any, names: list[str], explicit_env: bool, docker: bool | None) -> int:
+    """Print the plan; with no supervisor, the plan of a first start (everything created)."""
+    import os
+
+    from ..errors import SupervisorNotRunning
+    from ..plan import plan as make_plan
+
+    body: dict[str, Any] = {"services": names if names != list(stack.graph.deps) else [], "dry_run": True,
+                            "environ": dict(os.environ)}
+    if explicit_env:
+        body["env"] = stack.config.env
+    if docker is not None:
+        body["docker"] = "on" if docker else "off"
+    try:
+        plan = client.call("POST", "/v1/apply", body, timeout=60.0)["plan"]
+        where = "the running stack"
+    except SupervisorNotRunning:
+        plan = make_plan(stack, {}, environ=os.environ, names=body["services"] or None).to_json()
+        where = "no supervisor runs"
+    click.echo(f"plan for {stack.project} · env {stack.config.env} ({where}; --dry-run: nothing changes)")
+    for line in _plan_lines(plan):
+        click.echo(line)
+    return 0
+
+
+def _confirm_switch(info: dict[str, Any], env: str, docker: bool, plan: dict[str, Any], named: list[str]) -> None:
+    """Switching env or runtime recreates services: show the plan and ask (or require --yes)."""
+    from ..errors import UsageError
+
+    beyond = [s["service"] for s in plan["steps"]
+              if s["action"] in ("recreate", "remove", "restart") and s["service"] not in named]
+    if not beyond:
+        return
+    was = f"env {info.get('env')}{' with Docker' if info.get('docker') else ''}"
+    now = f"env {env}{' with Docker' if docker else ''}"
+    echo(f"the supervisor runs {was}; switching to {now} changes {len(beyond)} more service(s):")
+    for line in _plan_lines(plan):
+        echo(line)
+    if sys.stdin.isatty() and sys.stderr.isatty():
+        if click.confirm("apply this plan?", default=False, err=True):
+            return
+        raise UsageError("nothing changed")
+    raise UsageError(f"switching from {was} to {now} recreates {', '.join(beyond)}",
+                     hint="run again with --yes to apply the plan above, or stop first")
+
+
 def _stream(client: Any, path: str, body: dict[str, Any], width: int, *, show_stops: bool = False,
-            view: Any = None) -> dict[str, Any]:
+            view: Any = None, plan_header: str | None = None) -> dict[str, Any]:
     for record in client.stream(path, body):
         if record.get("type") == "result":
             return dict(record)
+        if record.get("type") == "plan":
+            if plan_header is not None and any(s["action"] != "keep" for s in record["steps"]):
+                echo(plan_header)
+                for text in _plan_lines(record):
+                    echo(text)
+            elif plan_header is not None:
+                for warning in record.get("warnings") or []:
+                    echo(style(f"  warning: {warning}", fg="yellow"))
+            continue
         if record.get("kind") == "Stopped" and not show_stops:
             continue  # `stop` lists them from its result, with their durations
         if view is not None:
@@ -206,10 +310,12 @@ def restart(services: tuple[str, ...], file: Path | None, env: str | None, docke
         echo("no supervisor runs for this project: starting instead")
         ctx = click.get_current_context()
         return int(ctx.invoke(start, services=services, file=file, env=env, docker=docker, timeout=timeout) or 0)
-    width = max(len(n) for n in status["services"])
+    import os
+
+    width = max([len(n) for n in status["services"]] + [len(n) for n in services])
     began = time.monotonic()
-    result = _stream(client, "/v1/restart", {"services": list(services), "timeout": timeout}, width,
-                     show_stops=True)
+    result = _stream(client, "/v1/restart", {"services": list(services), "timeout": timeout,
+                                             "environ": dict(os.environ)}, width, show_stops=True)
     if not result["ok"]:
         echo(failure_text(result, display_path(paths.logs)))
         return 1
@@ -256,7 +362,7 @@ def status(file: Path | None, env: str | None, docker: bool | None, as_json: boo
             "services": {
                 name: {k: record.get(k) for k in ("state", "health", "runtime", "pid", "container", "image",
                                                    "started_at", "restarts", "exit_code", "ports", "cpu_percent",
-                                                   "rss_bytes", "detail")}
+                                                   "rss_bytes", "detail", "drift")}
                 for name, record in data["services"].items()
             },
         }
@@ -371,13 +477,23 @@ def _print_status(data: dict[str, Any]) -> None:
         cells[2] = style(cells[2], fg=STATE_COLORS.get(row[2]))
         cells[3] = style(cells[3], fg=HEALTH_COLORS.get(row[3]))
         click.echo("  ".join(cells).rstrip())
+    for name in order:
+        r = data["services"][name]
+        if r["state"] == "failed" and r.get("detail"):
+            click.echo(style(f"{name}: {r['detail']}", fg="red"))
     for name, why in (data.get("foreign") or {}).items():
         click.echo(style(f"note: {name}: not ours any more: {why}; left alone", fg="yellow"))
     for problem in data.get("problems") or []:
         click.echo(style(f"warning: {problem}", fg="yellow"))
-    if data.get("config_changed"):
-        click.echo(style("note: the configuration changed since the supervisor started; "
-                         "stop and start to apply it", fg="yellow"))
+    drifted = {n: r.get("drift_detail") or r["drift"] for n, r in data["services"].items() if r.get("drift")}
+    for name, fields in drifted.items():
+        click.echo(style(f"changed: {name}: {', '.join(fields)}", fg="yellow"))
+    if data.get("config_problem"):
+        click.echo(style(f"the files have an error, so what runs may differ from them: {data['config_problem']}",
+                         fg="yellow"))
+    if drifted:
+        click.echo(style("what runs differs from the files: dev-orchestrator start applies them "
+                         "(--dry-run shows the plan)", fg="yellow"))
 
 
 # -- health ---------------------------------------------------------------------------------

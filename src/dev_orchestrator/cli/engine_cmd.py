@@ -64,11 +64,14 @@ async def _up(stack: Any, names: list[str], timeout: float | None, marker_prefix
     loop = asyncio.get_running_loop()
     interrupts = 0
     stop_requested = asyncio.Event()
+    kill_requested = asyncio.Event()  # a second Ctrl-C; an Event, so that none is lost
 
     def on_signal() -> None:
         nonlocal interrupts
         interrupts += 1
         stop_requested.set()
+        if interrupts >= 2:
+            kill_requested.set()
         if interrupts == 1:
             click.echo("\nstopping (Ctrl-C again to kill)...", err=True)
 
@@ -125,14 +128,13 @@ async def _up(stack: Any, names: list[str], timeout: float | None, marker_prefix
             waiter.cancel()
         engine.listeners.remove(on_event)
         stop_task = asyncio.ensure_future(engine.stop())
-        while not stop_task.done():
-            stop_requested.clear()
-            killer = asyncio.ensure_future(stop_requested.wait())
-            await asyncio.wait([stop_task, killer], return_when=asyncio.FIRST_COMPLETED)
-            if killer.done() and not stop_task.done():
-                print_error("killing what is left")
-                await engine.stop(grace=0)
-            killer.cancel()
+        killer = asyncio.ensure_future(kill_requested.wait())
+        await asyncio.wait([stop_task, killer], return_when=asyncio.FIRST_COMPLETED)
+        if killer.done() and not stop_task.done():
+            print_error("killing what is left")
+            await engine.stop(grace=0)
+        killer.cancel()
+        await stop_task
         result = stop_task.result()
         for name, stopped in result.stopped.items():
             click.echo(record_line({"kind": "Stopped", "service": name, **stop_record(stopped)}, width), err=True)

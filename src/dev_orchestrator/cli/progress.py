@@ -53,10 +53,15 @@ def record_line(record: dict[str, Any], width: int) -> str | None:
 def failure_text(result: dict[str, Any], logs_dir: str) -> str:
     rolled = result.get("rolled_back") or {}
     names = ", ".join(rolled) or "nothing"
-    spent = sum(r["duration"] for r in rolled.values())
+    # Wall time: the rollback's stops run in parallel, so their durations do not add up.
+    spent = result.get("rollback_duration")
+    if spent is None:
+        spent = max((r["duration"] for r in rolled.values()), default=0.0)
+    left = result.get("left_running") or []
+    after = f" Still running: {', '.join(left)}." if left else " Nothing is left running."
     lines = [
         f"{style('✗', fg='red', bold=True)} {result['failed']} failed: {result['reason']}",
-        f"  rolled back: stopped {names} ({seconds(spent)}). Nothing is left running.",
+        f"  rolled back: stopped {names} ({seconds(spent)}).{after}",
     ]
     if result.get("log_tail"):
         lines.append(f"\n  last lines of {logs_dir}/{result['failed']}.log:")

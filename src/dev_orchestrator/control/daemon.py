@@ -29,13 +29,15 @@ import psutil
 from ..errors import OrchestratorError, UsageError
 from ..state import Lock, Paths, boot_time, marker, new_run_token, write_state
 from . import protocol
-from .requests import HealthBody, RestartBody, StartBody, StopBody, parse
+from .requests import ApplyBody, HealthBody, RestartBody, StartBody, StopBody, parse
 from .server import ControlServer
+from .usage import Usage
 
 log = logging.getLogger("dev_orchestrator.supervisor")
 STATE_DEBOUNCE = 0.05
 STATE_RETRY_FIRST = 0.5
 STATE_RETRY_CAP = 10.0
+IDLE_GRACE = 2.0  # an idle supervisor (nothing running) exits after this long
 
 
 class Supervisor:
@@ -49,22 +51,90 @@ class Supervisor:
         self.shutdown = asyncio.Event()
         self.op_lock = asyncio.Lock()
         self._dirty = asyncio.Event()
-        self._procs: dict[tuple[int, float | None], psutil.Process] = {}
+        self.usage = Usage()
+        self.environ: dict[str, str] = dict(os.environ)
+        # What each running instance was started from (plan.fingerprint), by service.
+        self.fingerprints: dict[str, dict[str, Any]] = {}
+        self._desired: tuple[float, Any] | None = None  # (files' mtime, stack) for drift
+        self._desired_problem: str | None = None
+        self._idle: asyncio.Task[None] | None = None
         self._config_mtime = self._mtime()
         self.token = new_run_token()
         self.marker_prefix = f"{paths.project_id}:{self.token}"
         self.state_problem: str | None = None
 
     def _mtime(self) -> float:
-        files = [self.stack.root / f for f in self.stack.config.files]
-        return max((f.stat().st_mtime for f in files if f.exists()), default=0.0)
+        """Newest modification time of the files the stack is read from (and its .env files)."""
+        root = self.stack.root
+        files = [root / f for f in self.stack.config.files] + [root / ".env", root / f".env.{self.stack.config.env}"]
+        for svc in self.stack.services.values():
+            files.extend(root / f for f in svc.spec.env_file)
+        newest = 0.0
+        for f in files:
+            with contextlib.suppress(OSError):
+                newest = max(newest, f.stat().st_mtime)
+        return newest
+
+    # -- reconcile --------------------------------------------------------------------------
+
+    def load_stack(self, *, env: str | None = None, docker: Any = "same", environ: dict[str, str] | None = None) -> Any:
+        """Read the files again (ConfigError: nothing changes) and resolve them."""
+        from ..config import load
+        from ..config.resolve import resolve
+
+        environ = self.environ if environ is None else environ
+        docker = self.docker_flag if docker == "same" else docker
+        config = load(self.file, env or self.stack.config.env, cwd=self.stack.root, environ=environ)
+        return resolve(config, docker=docker, environ=environ)
+
+    def drift(self) -> dict[str, tuple[str, ...]]:
+        """Per running service, how its definition in the files differs from what runs."""
+        from ..plan import changed_fields, fingerprint
+
+        mtime = self._mtime()
+        if self._desired is None or self._desired[0] != mtime:
+            try:
+                stack = self.load_stack()
+                self._desired_problem = None
+            except OrchestratorError as exc:
+                stack = None
+                self._desired_problem = str(exc).splitlines()[0]
+            self._desired = (mtime, stack)
+        desired = self._desired[1]
+        if desired is None:
+            return {}
+        out: dict[str, tuple[str, ...]] = {}
+        for name, running in self.fingerprints.items():
+            if not self.engine.is_active(name):
+                continue
+            if name not in desired.services:
+                out[name] = ("removed",)
+                continue
+            changes = changed_fields(running, fingerprint(desired.services[name], self.environ))
+            if changes:
+                out[name] = changes
+        return out
+
+    def _record_fingerprint(self, event: Any) -> None:
+        from ..plan import fingerprint
+
+        svc = self.service(event.service)
+        if svc is not None:
+            self.fingerprints[event.service] = fingerprint(svc, self.environ)
+
+    def service(self, name: str) -> Any:
+        """The definition an instance runs (its unit's), else the one in the current stack."""
+        unit = self.engine.units.get(name) if self.engine is not None else None
+        return unit.service if unit is not None else self.stack.services.get(name)
 
     # -- state file -------------------------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
         services = {}
         for name, status in self.engine.status.items():
-            svc = self.stack.services[name]
+            svc = self.service(name)
+            if svc is None:
+                continue
             record = protocol.status_record(status)
             record["stop_signal"] = svc.stop_signal
             record["stop_grace_period"] = svc.stop_grace_period
@@ -85,7 +155,8 @@ class Supervisor:
             "supervisor": {"pid": os.getpid(), "create_time": psutil.Process().create_time(),
                            "started_at": protocol.iso(self.started_at)},
             "services": services,
-            "order": self.stack.graph.order(),
+            # services left running with names given (no longer in the files) come last
+            "order": self.stack.graph.order() + [n for n in services if n not in self.stack.graph],
         }
 
     def write_state_now(self, extra: dict[str, Any] | None = None, *, data: dict[str, Any] | None = None) -> bool:
@@ -113,7 +184,13 @@ class Supervisor:
             await self._dirty.wait()
             await asyncio.sleep(STATE_DEBOUNCE)
             self._dirty.clear()
-            if await asyncio.to_thread(self.write_state_now, data=self.snapshot()):
+            try:
+                data = self.snapshot()
+            except Exception:  # a bug here must not end the supervisor (and orphan its services)
+                log.exception("cannot take a state snapshot")
+                await asyncio.sleep(retry)
+                continue
+            if await asyncio.to_thread(self.write_state_now, data=data):
                 retry = STATE_RETRY_FIRST
             else:
                 self._dirty.set()  # try again after a pause
@@ -123,6 +200,10 @@ class Supervisor:
     def _on_event(self, event: Any, status: Any) -> None:
         from ..runtime import events as ev
 
+        if isinstance(event, ev.Starting):
+            self._record_fingerprint(event)
+        if isinstance(event, (ev.Stopped, ev.Exited, ev.Failed)):
+            self._maybe_idle()
         if isinstance(event, ev.Spawned):
             # The pid is on disk before anyone hears of the spawn: a supervisor killed
             # right now leaves a record that recovery can prove (and the marker besides).
@@ -145,69 +226,49 @@ class Supervisor:
                 if name in data["services"]:
                     data["services"][name]["log_problem"] = problem
         data["problems"] = problems
-        tree = _children_map()
-        alive = {pid for kids in tree.values() for pid in kids}
-        self._procs = {k: p for k, p in self._procs.items() if k[0] in alive}  # forget ended ones
-        for record in data["services"].values():
-            record.update(self._usage(record.get("pid"), record.get("create_time"), tree))
+        drift = self.drift()
+        for name, record in data["services"].items():
+            # JSON: the field names; the text table shows the full reasons (drift_detail)
+            record["drift"] = [reason.split(" ", 1)[0] for reason in drift.get(name, ())]
+            record["drift_detail"] = list(drift.get(name, ()))
+            record["watch"] = False
+        data["config_problem"] = self._desired_problem
+        self.usage.fill(data["services"])
         return data
 
-    def _usage(self, pid: int | None, create_time: float | None, tree: dict[int, list[int]]) -> dict[str, Any]:
-        """CPU % (since the last status) and RSS of a service's whole process tree."""
-        if not pid:
-            return {"cpu_percent": None, "rss_bytes": None}
-        family = [pid]
-        for member in family:  # grows while we walk: breadth-first over the tree
-            family.extend(tree.get(member, ()))
-        cpu = 0.0
-        rss = 0
-        for member in family:
-            try:
-                proc = self._process(member, create_time if member == pid else None)
-                cpu += proc.cpu_percent(None)
-                rss += proc.memory_info().rss
-            except psutil.Error:
-                if member == pid:
-                    return {"cpu_percent": None, "rss_bytes": None}
-        return {"cpu_percent": round(cpu, 1), "rss_bytes": rss}
-
-    def _process(self, pid: int, create_time: float | None) -> psutil.Process:
-        # Kept between calls: cpu_percent() measures since the previous call on the object.
-        proc = self._procs.get((pid, create_time))
-        if proc is None or not proc.is_running():
-            proc = self._procs[(pid, create_time)] = psutil.Process(pid)
-        return proc
-
-    def _names(self, names: list[str]) -> list[str]:
+    def _names(self, names: list[str], stack: Any = None) -> list[str]:
         """The names, checked against the stack: the same exit-2 error the CLI gives."""
         import difflib
 
-        known = list(self.stack.graph.deps)
+        stack = stack or self.stack
+        known = list(stack.graph.deps)
         for name in dict.fromkeys(names):
-            if name in self.stack.graph:
+            if name in stack.graph:
                 continue
-            spec = self.stack.config.spec.services.get(name)
+            spec = stack.config.spec.services.get(name)
             if spec is not None and not spec.enabled:
-                raise UsageError(f'service "{name}" is disabled (enabled: false) in env {self.stack.config.env}')
+                raise UsageError(f'service "{name}" is disabled (enabled: false) in env {stack.config.env}')
             close = difflib.get_close_matches(name, known, n=1)
             hint = f'did you mean "{close[0]}"?' if close else f"services: {', '.join(sorted(known))}"
             raise UsageError(f'unknown service "{name}"', hint=hint)
         return list(dict.fromkeys(names))
 
     async def _stream(self, operation: Any) -> AsyncIterator[dict[str, Any]]:
-        """Run ``operation`` (a coroutine function taking nothing) and stream its events."""
+        """Run ``operation(send)`` under the operation lock and stream its events and records."""
         queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         began = time.monotonic()
 
         def forward(event: Any, status: Any) -> None:
-            svc = self.stack.services[event.service]
+            svc = self.service(event.service)
+            if svc is None:
+                return
             queue.put_nowait(protocol.event_record(event, status, svc, time.monotonic() - began))
 
         async def run() -> None:
             async with self.op_lock:
                 self.engine.listeners.append(forward)
                 try:
-                    result = await operation()
+                    result = await operation(queue.put_nowait)
                 except OrchestratorError as exc:
                     result = protocol.error_reply(exc.message, code=type(exc).__name__, hint=exc.hint,
                                                   exit_code=exc.exit_code)
@@ -217,6 +278,10 @@ class Supervisor:
                                                   code="internal", hint=f"see {self.paths.log}")
                 finally:
                     self.engine.listeners.remove(forward)
+                if not self.engine.active() and (result.get("type") == "error" or not result.get("ok", True)):
+                    # A start that stopped before anything ran leaves no supervisor behind.
+                    log.info("nothing runs after a failed operation: exiting")
+                    self.shutdown.set()
                 queue.put_nowait(result)
                 queue.put_nowait(None)
 
@@ -227,15 +292,64 @@ class Supervisor:
             yield record
 
     async def h_start(self, body: dict[str, Any]) -> Any:
+        """Start = apply the files as they are now (the reconcile path, habit 3)."""
         request = parse(StartBody, body)
-        names = self._names(request.services)
-        timeout = request.timeout
+        return await self._apply(request.services, timeout=request.timeout, environ=request.environ,
+                                 dry_run=request.dry_run)
 
-        async def operation() -> dict[str, Any]:
-            report = await self.engine.start(names, timeout=timeout)
-            if not report.ok and not self.engine.active():
-                self.shutdown.set()  # nothing left running: the supervisor goes too
-            return protocol.start_result(report)
+    async def h_apply(self, body: dict[str, Any]) -> Any:
+        request = parse(ApplyBody, body)
+        docker: Any = "same" if request.docker is None else {"on": True, "off": False, "config": None}[request.docker]
+        return await self._apply(request.services, timeout=request.timeout, environ=request.environ,
+                                 dry_run=request.dry_run, env=request.env, docker=docker, restart=request.restart)
+
+    async def h_restart(self, body: dict[str, Any]) -> Any:
+        """Each named service ends running its current definition (all when none named)."""
+        request = parse(RestartBody, body)
+        return await self._apply(request.services, timeout=request.timeout, environ=request.environ,
+                                 restart=True)
+
+    def _plan(self, stack: Any, names: list[str], environ: dict[str, str], restart: bool) -> Any:
+        from ..plan import plan as make_plan
+        from .reconcile import observe
+
+        wanted = names or list(stack.graph.deps)
+        return make_plan(stack, observe(self.engine, self.fingerprints), environ=environ,
+                         names=names or None, restart=wanted if restart else (),
+                         observed_order=self.stack.graph.order())
+
+    async def _apply(self, names: list[str], *, timeout: float | None, environ: dict[str, str] | None,
+                     dry_run: bool = False, env: str | None = None, docker: Any = "same",
+                     restart: bool = False) -> Any:
+        from .reconcile import apply
+
+        # Load before anything changes: a config error leaves the stack as it is (exit 2).
+        environ = self.environ if environ is None else dict(environ)
+        stack = self.load_stack(env=env, docker=docker, environ=environ)
+        names = self._names(names, stack)
+        if dry_run:
+            async with self.op_lock:
+                plan = self._plan(stack, names, environ, restart)
+            return {"type": "result", "ok": True, "dry_run": True, "plan": plan.to_json(),
+                    "env": stack.config.env, "docker": stack.docker}
+
+        async def operation(send: Any) -> dict[str, Any]:
+            plan = self._plan(stack, names, environ, restart)  # under the operation lock
+            send({"type": "plan", **plan.to_json(), "env": stack.config.env, "docker": stack.docker})
+            self.environ = environ
+            self.stack = stack
+            if docker != "same":
+                self.docker_flag = docker
+            self._config_mtime = self._mtime()
+            done = await apply(self.engine, plan, stack, timeout=timeout)
+            result = protocol.start_result(done.report) if done.report is not None else protocol.empty_start_result()
+            result["plan"] = plan.to_json()
+            result["removed"] = {n: protocol.stop_record(r) for n, r in done.removed.items()}
+            result["stopped"] = {n: protocol.stop_record(r) for n, r in done.replaced.items()}
+            result["restarted"] = [s.service for s in plan.changes() if s.action.value != "remove"]
+            result["completed"] = sorted(n for n, st in self.engine.status.items() if st.completed)
+            result["left_running"] = self.engine.active()
+            return result
 
         return self._stream(operation)
 
@@ -245,28 +359,12 @@ class Supervisor:
         grace = request.grace
         everything = not names
 
-        async def operation() -> dict[str, Any]:
+        async def operation(send: Any) -> dict[str, Any]:
             report = await self.engine.stop(names or None, grace=grace)
             if everything:
                 self.shutdown.set()
             result = protocol.stop_result(report)
             result["supervisor_exiting"] = everything
-            return result
-
-        return self._stream(operation)
-
-    async def h_restart(self, body: dict[str, Any]) -> Any:
-        request = parse(RestartBody, body)
-        names = self._names(request.services) or list(self.stack.graph.deps)
-        timeout = request.timeout
-
-        async def operation() -> dict[str, Any]:
-            targets = restart_targets(self.stack, names)
-            stopped = await self.engine.stop(targets, cascade=False)
-            report = await self.engine.start(targets, timeout=timeout)
-            result = protocol.start_result(report)
-            result["stopped"] = {n: protocol.stop_record(r) for n, r in stopped.stopped.items()}
-            result["restarted"] = targets
             return result
 
         return self._stream(operation)
@@ -286,6 +384,18 @@ class Supervisor:
                 "project": self.stack.project, "env": self.stack.config.env, "file": str(self.file),
                 "docker": self.stack.docker}
 
+    def _maybe_idle(self) -> None:
+        if not self.shutdown.is_set() and (self._idle is None or self._idle.done()):
+            self._idle = self.group.create_task(self._idle_exit())
+
+    async def _idle_exit(self) -> None:
+        await asyncio.sleep(IDLE_GRACE)
+        async with self.op_lock:  # never in the middle of an operation
+            if self.engine.active() or self.shutdown.is_set():
+                return
+            log.info("nothing has been running for %gs: exiting", IDLE_GRACE)
+            self.shutdown.set()
+
     # -- main loop --------------------------------------------------------------------------
 
     async def run(self, ready_fd: int | None) -> None:
@@ -300,6 +410,7 @@ class Supervisor:
             ("POST", "/v1/start"): self.h_start,
             ("POST", "/v1/stop"): self.h_stop,
             ("POST", "/v1/restart"): self.h_restart,
+            ("POST", "/v1/apply"): self.h_apply,
             ("POST", "/v1/health"): self.h_health,
         }
         server = ControlServer(self.paths.socket, routes)
@@ -315,33 +426,13 @@ class Supervisor:
             log.info("supervisor %s ready on %s", os.getpid(), self.paths.socket)
             await self.shutdown.wait()
             log.info("shutting down")
+            if self._idle is not None:
+                self._idle.cancel()
             async with self.op_lock:
                 await engine.stop()
             await server.close()
             writer.cancel()
             self.write_state_now({"stopped": True})
-
-
-def _children_map() -> dict[int, list[int]]:
-    """ppid -> child pids, from one pass over the process table."""
-    tree: dict[int, list[int]] = {}
-    for proc in psutil.process_iter(["ppid"]):
-        tree.setdefault(proc.info["ppid"], []).append(proc.pid)
-    return tree
-
-
-def restart_targets(stack: Any, names: list[str]) -> list[str]:
-    """The named services plus, transitively, dependents that asked to restart with them."""
-    out = list(dict.fromkeys(names))
-    queue = list(out)
-    while queue:
-        name = queue.pop()
-        for dependent in stack.graph.dependents[name]:
-            edge = next(d for d in stack.services[dependent].depends_on if d.name == name)
-            if edge.restart and dependent not in out:
-                out.append(dependent)
-                queue.append(dependent)
-    return [n for n in stack.graph.order() if n in out]
 
 
 def _signal_ready(fd: int | None, message: dict[str, Any]) -> None:

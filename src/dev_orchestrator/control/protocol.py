@@ -72,9 +72,17 @@ def start_result(report: Any) -> dict[str, Any]:
         "skipped": report.skipped,
         "failures": report.failures,
         "rolled_back": {n: stop_record(r) for n, r in report.rolled_back.items()},
+        "rollback_duration": round(report.rollback_duration, 4),
         "ready_after": {n: round(t, 4) for n, t in report.ready_after.items()},
         "duration": round(report.duration, 4),
     }
+
+
+def empty_start_result() -> dict[str, Any]:
+    """The result of an apply that had nothing to start."""
+    return {"type": "result", "ok": True, "failed": None, "reason": "", "log_tail": [], "started": [],
+            "already_running": [], "skipped": {}, "failures": {}, "rolled_back": {}, "ready_after": {},
+            "duration": 0.0}
 
 
 def stop_record(result: Any) -> dict[str, Any]:

@@ -6,7 +6,7 @@ belongs) is answered 400 with the field and the reason; it never reaches the eng
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -27,7 +27,6 @@ class StartBody(Names):
     timeout: float | None = Field(None, gt=0, le=MAX_SECONDS)
     environ: dict[str, str] | None = None
     dry_run: bool = False
-    scale: dict[str, int] = Field(default_factory=dict)
 
 
 class StopBody(Names):
@@ -44,13 +43,15 @@ class HealthBody(Names):
 
 
 class ApplyBody(Request):
+    """Reconcile: ``env``/``docker`` switch the stack (None keeps the supervisor's)."""
+
     services: list[str] = Field(default_factory=list, max_length=10_000)
     timeout: float | None = Field(None, gt=0, le=MAX_SECONDS)
     environ: dict[str, str] | None = None
     dry_run: bool = False
-    env: str | None = None
-    docker: bool | None = None
-    file: str | None = None
+    env: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]+$")
+    docker: Literal["on", "off", "config"] | None = None
+    restart: bool = False
 
 
 class BadBody(UsageError):

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..config.models import Condition
 from ..config.resolve import ResolvedStack, require_runnable
@@ -43,6 +43,7 @@ class StartReport:
     skipped: dict[str, str] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
     rolled_back: dict[str, StopResult] = field(default_factory=dict)
+    rollback_duration: float = 0.0  # wall time of the rollback (its stops run in parallel)
     ready_after: dict[str, float] = field(default_factory=dict)
     duration: float = 0.0
 
@@ -121,6 +122,35 @@ class Engine:
                     with contextlib.suppress(Exception):
                         await backend.close()
 
+    def set_stack(self, stack: ResolvedStack) -> None:
+        """Adopt a newly loaded stack (reconcile): services that left it must be stopped first.
+
+        Units already running keep the definition they were started with until they are
+        replaced; statuses of new services start as stopped.
+        """
+        for name in list(self.status):
+            if name not in stack.services and not self.is_active(name):
+                for table in (self.status, self._reached, self._service_changed):
+                    table.pop(name, None)  # type: ignore[attr-defined]
+                self._failed.pop(name, None)
+                self.units.pop(name, None)
+        for name, svc in stack.services.items():
+            if name not in self.status:
+                self.status[name] = ServiceStatus(name, runtime=svc.runtime, ports=svc.ports)
+                self._reached[name] = set()
+                self._service_changed[name] = asyncio.Event()
+            elif not self.is_active(name):
+                self.status[name] = self.status[name].evolve(runtime=svc.runtime, ports=svc.ports)
+        self.stack = stack
+        for backend in self._backends.values():
+            if hasattr(backend, "stack"):
+                backend.stack = stack
+
+    def reset_counters(self, name: str) -> None:
+        """A fresh start on request: restart count and give-up mark go back to zero."""
+        if name in self.status and not self.is_active(name):
+            self.status[name] = self.status[name].evolve(restarts=0, gave_up=False)
+
     def backend(self, runtime: str) -> Backend:
         if runtime not in self._backends:
             if runtime == "process":
@@ -175,15 +205,21 @@ class Engine:
             ):
                 unit.request_restart(f"{name} restarted")
 
+    def definition(self, name: str) -> Any:
+        """What ``name`` runs: its unit's definition, else the stack's (a unit may outlive it)."""
+        unit = self.units.get(name)
+        return unit.service if unit is not None else self.stack.services[name]
+
     def _next(self, old: ServiceStatus, event: ev.Event) -> ServiceStatus:
-        svc = self.stack.services[event.service]
+        svc = self.definition(event.service)
         reached = self._reached[event.service]
         match event:
             case ev.Starting():
                 reached.clear()
                 self._failed.pop(event.service, None)
                 health = Health.STARTING if svc.healthcheck is not None else Health.NONE
-                return old.evolve(state=State.STARTING, health=health, exit_code=None, detail="starting", completed=False)
+                return old.evolve(state=State.STARTING, health=health, exit_code=None, detail="starting",
+                                  completed=False, gave_up=False)
             case ev.Spawned():
                 self._start_times[event.service] = time.monotonic()
                 changes: dict[str, object] = {
@@ -231,6 +267,8 @@ class Engine:
             case ev.Skipped():
                 self._failed[event.service] = event.reason
                 return old.evolve(detail=event.reason)
+            case ev.GaveUp():
+                return old.evolve(detail=event.reason, gave_up=True)
         return old
 
     # -- waiting on conditions -------------------------------------------------------------
@@ -263,7 +301,7 @@ class Engine:
                 aborter.cancel()
 
     def readiness(self, name: str) -> Condition:
-        svc = self.stack.services[name]
+        svc = self.definition(name)
         if svc.one_shot:
             return Condition.COMPLETED
         return Condition.HEALTHY if svc.healthcheck is not None else Condition.STARTED
@@ -362,11 +400,16 @@ class Engine:
             report.log_tail = self.sink(report.failed).last_lines(20)
             stop = await self.stop(started_here)
             report.rolled_back = stop.stopped
+            report.rollback_duration = stop.duration
         report.duration = time.monotonic() - began
         return report
 
     def _launch(self, name: str, timeout: float | None) -> None:
         svc = self.stack.services[name]
+        # A fresh instance: what the previous one reached or failed no longer counts
+        # (a waiter would otherwise read the old failure before the new unit says Starting).
+        self._failed.pop(name, None)
+        self._reached[name].clear()
         unit = ServiceUnit(svc, self.backend(svc.runtime), self.sink(name), self.emit, startup_deadline=timeout)
         self.units[name] = unit
         assert self._group is not None, "use the engine as an async context manager"
@@ -384,11 +427,16 @@ class Engine:
         began = time.monotonic()
         graph = self.stack.graph
         if names is None:
-            targets = set(graph.deps)
+            targets = set(graph.deps) | set(self.units)
         else:
-            targets = graph.reverse_closure(names) if cascade else set(names)
+            known = [n for n in names if n in graph]
+            targets = (graph.reverse_closure(known) if cascade else set(known)) | {n for n in names if n not in graph}
         targets = {n for n in targets if n in self.units}
         report = StopReport()
+        # Services no longer in the stack (left running when names were given) have no
+        # place in the current graph: they go first, in parallel with each other.
+        strays = {n for n in targets if n not in graph}
+        targets -= strays
 
         async def stop_one(name: str) -> bool:
             unit = self.units.get(name)
@@ -403,6 +451,10 @@ class Engine:
             self.units.pop(name, None)
             return True
 
+        if strays:
+            async with asyncio.TaskGroup() as group:
+                for name in strays:
+                    group.create_task(stop_one(name))
         await walk(graph.subgraph(targets), stop_one, reverse=True)
         report.duration = time.monotonic() - began
         return report

@@ -83,3 +83,10 @@ class Restarting(Event):
 @dataclass(frozen=True)
 class Skipped(Event):
     reason: str
+
+
+@dataclass(frozen=True)
+class GaveUp(Event):
+    """The restart policy is used up: the service stays down (``gave up after 3 restarts``)."""
+
+    reason: str

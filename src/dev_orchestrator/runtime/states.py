@@ -61,6 +61,7 @@ class ServiceStatus:
     ports: tuple[int, ...] = ()
     detail: str = ""
     completed: bool = False
+    gave_up: bool = False  # used up its restart policy
     extra: dict[str, str] = field(default_factory=dict)
 
     def evolve(self, **changes: object) -> ServiceStatus:

@@ -143,6 +143,11 @@ class ServiceUnit:
                 failures_in_row = 0
             failures_in_row += 1
             if not self._should_restart(reason, failures_in_row):
+                policy = self.service.restart
+                if policy.mode == "on-failure" and policy.max_retries is not None and reason != "exited with code 0":
+                    gave_up = f"gave up after {failures_in_row - 1} restarts (on-failure:{policy.max_retries})"
+                    self.sink.note(gave_up)
+                    self.emit(ev.GaveUp(self.name, gave_up))
                 return
             delay = backoff_delay(failures_in_row)
             self.emit(ev.Restarting(self.name, attempt + 1, delay, reason))

@@ -79,7 +79,7 @@ def test_start_returns_when_healthy_and_status_matches_contract(project: Project
     assert "SERVICE" in table and "healthy" in table and "supervisor pid" in table
     # a second start is a no-op that says so
     again = project.run("start", check=True)
-    assert "already running" in again.stderr
+    assert "nothing to change: db, api, web running" in again.stderr
 
 
 def test_status_without_supervisor(project: Project, ports: list[int]) -> None:
