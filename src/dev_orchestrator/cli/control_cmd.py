@@ -557,7 +557,8 @@ def _offline_health(path: Path, paths: Any, env: str | None, docker: bool | None
     alive = {n: True for n in orphans(state)}
     records = (state or {}).get("services") or {}
     completed = {n for n, r in records.items() if r.get("state") == "exited" and r.get("exit_code") == 0}
-    return asyncio.run(check_health(stack, selected, deep=deep, alive=alive, completed=completed))
+    ready = {n for n, r in records.items() if n in alive and r.get("health") == "healthy"}
+    return asyncio.run(check_health(stack, selected, deep=deep, alive=alive, completed=completed, ready=ready))
 
 
 # -- logs -----------------------------------------------------------------------------------

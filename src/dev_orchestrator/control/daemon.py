@@ -376,8 +376,9 @@ class Supervisor:
         names = self._names(request.services) or list(self.stack.graph.order())
         handles = {n: u.handle for n, u in self.engine.units.items() if u.handle is not None and not u.finished.is_set()}
         completed = {n for n, s in self.engine.status.items() if s.completed}
+        ready = {n for n, s in self.engine.status.items() if s.health.value == "healthy"}
         return await check_health(self.stack, names, deep=request.deep, handles=handles,
-                                  completed=completed)
+                                  completed=completed, ready=ready)
 
     async def h_ping(self, body: dict[str, Any]) -> dict[str, Any]:
         return {"type": "pong", "api": protocol.API_VERSION, "pid": os.getpid(),

@@ -21,6 +21,7 @@ async def check_health(
     handles: Mapping[str, Any] | None = None,
     alive: Mapping[str, bool] | None = None,
     completed: set[str] | None = None,
+    ready: set[str] | None = None,
 ) -> dict[str, Any]:
     """The health JSON of DESIGN.md: ``{"healthy", "wall_ms", "services": {...}}``.
 
@@ -41,6 +42,14 @@ async def check_health(
             up = handle is not None or alive.get(name, False)
             return name, {"healthy": up, "probe": "none", "latency_ms": 0.0,
                           "detail": "running (no healthcheck)" if up else "not running"}
+        if check != "docker" and getattr(check, "log", None):
+            # A log probe's readiness, once reached, holds until the service restarts.
+            up = name in (ready or set()) and (handle is not None or alive.get(name, False))
+            detail = (f"log /{check.log}/ matched at start-up" if up  # type: ignore[union-attr]
+                      else "not running" if handle is None and not alive.get(name, False)
+                      else f"log /{check.log}/ not seen yet")  # type: ignore[union-attr]
+            return name, {"healthy": up, "probe": check.describe(), "latency_ms": 0.0,  # type: ignore[union-attr]
+                          "detail": detail}
         if check == "docker":
             if handle is None:
                 result = ProbeResult(False, 0.0, "container not running")
