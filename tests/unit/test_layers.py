@@ -1,8 +1,8 @@
 """Imports flow one way through the layers of src/dev_orchestrator (DESIGN.md, section 2).
 
     errors -> config + graph -> runtime states/events, state, ports -> plan
-           -> backends, health, logs, gpu, export -> runtime (units, engine, supervisor)
-           -> control -> cli
+           -> backends, health, logs, net, watch, gpu, export
+           -> runtime (units, engine, supervisor) -> control -> ui -> cli
 
 A module may import its own layer and the layers before it, never one after it.
 The rules, in words:
@@ -40,9 +40,10 @@ LAYERS = [
     "config + graph",
     "runtime states/events, state, ports",
     "plan",
-    "backends, health, logs, gpu, export",
+    "backends, health, logs, net, watch, gpu, export",
     "runtime (units, engine, supervisor)",
     "control",
+    "ui",
     "cli",
 ]
 
@@ -59,14 +60,16 @@ def layer_of(module: str) -> int | None:
         return 2
     if top == "plan":
         return 3
-    if top in ("backends", "health", "logs", "gpu", "export"):
+    if top in ("backends", "health", "logs", "net", "watch", "gpu", "export"):
         return 4
     if top == "runtime":
         return 5
     if top == "control":
         return 6
-    if top == "cli":
+    if top == "ui":
         return 7
+    if top == "cli":
+        return 8
     return None
 
 

@@ -24,13 +24,18 @@ COMMANDS: dict[str, str] = {
     "start": "control_cmd:start",
     "stop": "control_cmd:stop",
     "restart": "control_cmd:restart",
-    "status": "control_cmd:status",
-    "health": "control_cmd:health",
-    "logs": "control_cmd:logs",
-    "ports": "control_cmd:ports",
+    "status": "look_cmd:status",
+    "health": "look_cmd:health",
+    "logs": "look_cmd:logs",
+    "ports": "look_cmd:ports",
     "export": "export_cmd:export",
     "import": "export_cmd:import_",
+    "exec": "exec_cmd:exec_",
+    "run": "exec_cmd:run",
+    "init": "init_cmd:init",
 }
+# compose's names for the same commands, shown in --help
+ALIASES: dict[str, str] = {"down": "stop", "ps": "status"}
 
 EPILOG = """\b
 Examples:
@@ -47,9 +52,30 @@ class LazyGroup(click.Group):
     """A group whose subcommands are imported on first use."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return [name for name in COMMANDS if self._available(name)]
+        return sorted([name for name in COMMANDS if self._available(name)] + list(ALIASES))
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and self.get_command(ctx, name) is None:
+            import difflib
+
+            known = sorted([*COMMANDS, *ALIASES])
+            close = [c for c in known if c.startswith(name)] or difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise click.UsageError(f"No such command '{name}'.{hint}", ctx)
+        return super().resolve_command(ctx, args)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in ALIASES:
+            import copy
+
+            original = self.get_command(ctx, ALIASES[cmd_name])
+            if original is None:
+                return None
+            alias = copy.copy(original)
+            alias.name = cmd_name
+            alias.short_help = f"Same as {ALIASES[cmd_name]}."
+            return alias
         target = COMMANDS.get(cmd_name)
         if target is None:
             return None

@@ -9,7 +9,7 @@ from typing import Any
 import click
 import yaml
 
-from .common import common_options, load_config, style
+from .common import common_options, load_config, print_warning, style
 from .completion import service_names
 
 CONFIG_EPILOG = """\b
@@ -28,7 +28,10 @@ def _files_line(config: Any) -> str:
 @click.group(invoke_without_command=True, epilog=CONFIG_EPILOG)
 @common_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of YAML.")
-@click.option("--show-secrets", is_flag=True, help="Print secret-looking values instead of ******.")
+@click.option(
+    "--show-secrets", is_flag=True,
+    help="Print secret values (named like a secret, or interpolating a secret variable) instead of ******.",
+)
 @click.pass_context
 def config(
     ctx: click.Context, file: Path | None, env: str | None, docker: bool | None, as_json: bool, show_secrets: bool
@@ -36,14 +39,14 @@ def config(
     """Show the merged, interpolated, validated configuration."""
     if ctx.invoked_subcommand is not None:
         return
-    from ..config.secrets import mask_secrets
+    from ..config.secrets import mask_paths, mask_secrets
 
     loaded = load_config(file, env)
     document = loaded.spec.model_dump(mode="json", exclude_unset=True)
     if docker is not None:
         document.setdefault("orchestrator", {})["docker"] = docker
     if not show_secrets:
-        document = mask_secrets(document)
+        document = mask_secrets(mask_paths(document, loaded.secret_paths))
     if as_json:
         click.echo(json.dumps(document, indent=2))
     else:
@@ -55,7 +58,16 @@ def config(
 @common_options
 def validate(file: Path | None, env: str | None, docker: bool | None) -> None:
     """Check the configuration; exit 2 with every error found."""
+    from ..config.service_env import unreached_sections
+
     loaded = load_config(file, env)
+    for section in unreached_sections(loaded.spec):
+        where = loaded.location("settings", section)
+        print_warning(
+            f"{where}: settings.{section} reaches no service (no service is named {section}); "
+            "list it in the settings_from of the services that read it"
+            if where else f"settings.{section} reaches no service"
+        )
     count = len(loaded.spec.services)
     mark = style("✓", fg="green", bold=True)
     click.echo(

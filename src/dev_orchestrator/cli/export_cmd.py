@@ -125,7 +125,11 @@ def kubernetes(
 @common_options
 @click.option("-o", "--output", default="-", metavar="FILE|-", help="Compose file to write, or - for stdout (default).")
 def compose(file: Path | None, env: str | None, docker: bool | None, output: str) -> None:
-    """A compose file: services with images, depends_on with conditions, healthchecks, ports, volumes."""
+    """A compose file: services with images, depends_on with conditions, healthchecks, ports, volumes.
+
+    Values that interpolate a secret variable are written as the ${VAR} text they came
+    from; with -o FILE an .env.example next to it lists the variables they read.
+    """
     from ..config.resolve import resolve
     from ..export.compose import export_compose
 
@@ -138,7 +142,33 @@ def compose(file: Path | None, env: str | None, docker: bool | None, output: str
     else:
         _write(target, result.text())
         _done(f"wrote {len(result.document['services'])} services to {target}")
+        if result.variables:
+            _env_example(target, result)
     _notes(result.notes, result.skipped)
+    if result.variables and target is None:
+        print_warning(
+            "secret values are written as ${VAR} references for compose to fill in: "
+            f"set {', '.join(result.variables)} in .env next to the compose file"
+        )
+
+
+def _env_example(target: Path, result: Any) -> None:
+    """``.env.example`` next to the compose file, unless one that this export did not write is there."""
+    from ..export.compose import ENV_EXAMPLE_MARK
+
+    example = target.resolve().parent / ".env.example"
+    try:
+        foreign = example.exists() and ENV_EXAMPLE_MARK not in example.read_text(encoding="utf-8").split("\n", 1)[0]
+    except (OSError, UnicodeDecodeError):
+        foreign = True
+    if foreign:
+        print_warning(
+            f"{example} exists and was not written by this export; left as is. "
+            f"The compose file reads: {', '.join(result.variables)}"
+        )
+        return
+    _write(example, result.env_example(target.name))
+    _done(f"wrote {example}: {len(result.variables)} variables to set (no values)")
 
 
 @click.group("import", epilog=IMPORT_EPILOG)

@@ -70,4 +70,21 @@ def failure_text(result: dict[str, Any], logs_dir: str) -> str:
 
 
 def echo(line: str) -> None:
+    """Progress and diagnostics: stderr, so that stdout keeps results for scripts."""
     click.echo(line, err=True)
+
+
+def summary(line: str) -> None:
+    """The result line of a command (`start > start.log` keeps it): stdout."""
+    click.echo(line)
+
+
+def command_name() -> str:
+    """How the user can call the command again from this shell: `./dev` or `dev-orchestrator`."""
+    import os
+    import shutil
+
+    launcher = os.environ.get("DEV_ORCHESTRATOR_LAUNCHER")
+    if launcher:
+        return launcher
+    return "dev-orchestrator" if shutil.which("dev-orchestrator") else "./dev"

@@ -67,7 +67,7 @@ def test_edit_between_starts_recreates_exactly_what_changed(project: Project, po
     assert after["api"] != before["api"] and after["web"] != before["web"]
     assert all(r["drift"] == [] for r in project.status()["services"].values())
     again = project.run("start", check=True)
-    assert "nothing to change" in again.stderr
+    assert "nothing to change" in again.stdout
     assert pids(project) == after
 
 
@@ -238,7 +238,7 @@ def test_an_idle_supervisor_exits_by_itself(project: Project, ports: list[int]) 
     )
     project.run("start", check=True)
     again = project.run("start", check=True)
-    assert "job completed" in again.stderr  # a completed one-shot is not "already running"
+    assert "job completed" in again.stdout  # a completed one-shot is not "already running"
     project.run("stop", "after", check=True)
     assert wait_until(lambda: not project.status()["supervisor"]["running"], timeout=10)
     log = (project.root / ".orchestrator" / "supervisor.log").read_text()
@@ -265,4 +265,4 @@ def test_switching_env_needs_yes(project: Project, ports: list[int]) -> None:
     assert status["services"]["api"]["pid"] != before["api"]
     # a plain start keeps the supervisor's env
     again = project.run("start", check=True)
-    assert "nothing to change" in again.stderr
+    assert "nothing to change" in again.stdout

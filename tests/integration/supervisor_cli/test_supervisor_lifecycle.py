@@ -60,7 +60,7 @@ def test_start_returns_when_healthy_and_status_matches_contract(project: Project
     proc = project.run("start", check=True)
     # start returned: every service answers right now, no waiting
     assert all(http_ok(p) for p in ports[:3])
-    assert "3 services up" in proc.stderr
+    assert "3 services up" in proc.stdout
     status = project.status()
     assert status["project"] == "demo" and status["env"] == "dev"
     assert status["supervisor"]["running"] is True
@@ -79,7 +79,7 @@ def test_start_returns_when_healthy_and_status_matches_contract(project: Project
     assert "SERVICE" in table and "healthy" in table and "supervisor pid" in table
     # a second start is a no-op that says so
     again = project.run("start", check=True)
-    assert "nothing to change: db, api, web running" in again.stderr
+    assert "nothing to change: db, api, web running" in again.stdout
 
 
 def test_status_without_supervisor(project: Project, ports: list[int]) -> None:
@@ -118,7 +118,7 @@ def test_restart_keeps_dependents_consistent(project: Project, ports: list[int])
     project.run("start", check=True)
     before = project.status()["services"]
     proc = project.run("restart", "db", check=True)
-    assert "restarted db, api" in proc.stderr
+    assert "restarted db, api" in proc.stdout
     after = project.status()["services"]
     assert after["db"]["pid"] != before["db"]["pid"]
     assert after["api"]["pid"] != before["api"]["pid"]  # restart: true on db
@@ -140,7 +140,7 @@ def test_stop_service_stops_dependents_first_then_stop_all(project: Project, por
     project.run("start", "web", check=True)
     assert project.status()["services"]["api"]["state"] == "stopped"
     proc = project.run("stop", check=True)
-    assert "supervisor exited" in proc.stderr
+    assert "supervisor exited" in proc.stdout
     assert not (project.root / ".orchestrator" / "supervisor.sock").exists()
     assert not processes_in(project.root)
 

@@ -33,7 +33,7 @@ def test_kill_9_supervisor_then_stop_leaves_nothing(project: Project, ports: lis
     table = project.run("status").stdout
     assert "NOT running" in table and "still alive" in table
     proc = project.run("stop", check=True)
-    assert "left by a supervisor that had died" in proc.stderr
+    assert "left by a supervisor that had died" in proc.stdout
     assert all(not psutil.pid_exists(p) or psutil.Process(p).status() == psutil.STATUS_ZOMBIE for p in pids)
     assert not processes_in(project.root)
     assert all(port_free(p) for p in ports[:3])
@@ -67,7 +67,7 @@ def test_recycled_pid_is_not_ours(project: Project, ports: list[int]) -> None:
                  "supervisor": {"pid": 999999, "create_time": 0}, "services": {"db": record}}
         (runtime / "state.json").write_text(json.dumps(state))
         proc = project.run("stop", check=True)
-        assert "nothing is running" in proc.stderr
+        assert "nothing is running" in proc.stdout
         assert bystander.poll() is None  # still alive
     finally:
         bystander.kill()

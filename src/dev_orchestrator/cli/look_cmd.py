@@ -1,0 +1,411 @@
+"""`status`, `health`, `logs`, `ports`: looking at the stack without changing it.
+
+They ask the supervisor when one runs and fall back to the files it left (the state
+file, the logs) when none does, avoiding the configuration where they can, so they
+start fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .common import (
+    common_options,
+    common_options_no_short_file,
+    load_config,
+    style,
+)
+from .completion import service_names
+
+
+def _paths(file: Path | None) -> tuple[Path, Any]:
+    from ..config.locate import services_file
+    from ..state import Paths
+
+    path = services_file(file)
+    return path, Paths(path.parent)
+
+
+# -- status ---------------------------------------------------------------------------------
+
+STATUS_EPILOG = """\b
+Examples:
+  dev-orchestrator status               a table: state, health, pid, uptime, restarts, ports, CPU, memory
+  dev-orchestrator status --json        the same for scripts (shape in docs/SERVICES.md)
+  dev-orchestrator status backend redis only these services
+"""
+
+
+@click.command(epilog=STATUS_EPILOG)
+@click.argument("services", nargs=-1, shell_complete=service_names)
+@common_options
+@click.option("--json", "as_json", is_flag=True, help="Print the status JSON (see docs/SERVICES.md).")
+def status(services: tuple[str, ...], file: Path | None, env: str | None, docker: bool | None, as_json: bool) -> int:
+    """Show every service: state, health, pid or container, uptime, restarts, ports, CPU, memory."""
+    from ..control.client import Client
+    from ..control.recovery import supervisor_alive
+    from ..errors import SupervisorError
+
+    path, paths = _paths(file)
+    try:
+        data = Client(paths).call("GET", "/v1/status", timeout=5.0)
+    except SupervisorError as exc:
+        data = _offline_status(path, paths, env)
+        if supervisor_alive(paths):
+            # Alive (it holds its lock) but not answering: busy, not dead.
+            data["supervisor"].update(running=True, busy=str(exc), died=False)
+            data["orphans"] = []
+    data.pop("type", None)
+    if services:
+        _only(data, list(dict.fromkeys(services)))
+    if as_json:
+        out = {
+            "project": data["project"],
+            "env": data["env"],
+            "supervisor": {"running": data["supervisor"].get("running", False), "pid": data["supervisor"].get("pid"),
+                           **({"busy": True} if data["supervisor"].get("busy") else {})},
+            "problems": data.get("problems") or [],
+            "services": {
+                name: {k: record.get(k) for k in ("state", "health", "runtime", "pid", "container", "image",
+                                                   "started_at", "restarts", "exit_code", "ports", "cpu_percent",
+                                                   "rss_bytes", "detail", "drift")}
+                for name, record in data["services"].items()
+            },
+        }
+        click.echo(json.dumps(out, indent=2))
+        return 0
+    _print_status(data)
+    return 0
+
+
+def _only(data: dict[str, Any], names: list[str]) -> None:
+    """Keep the named services (exit 2 for a name the stack does not have)."""
+    import difflib
+
+    from ..errors import UsageError
+
+    known = list(data["services"])
+    for name in names:
+        if name not in data["services"]:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f'did you mean "{close[0]}"?' if close else f"services: {', '.join(sorted(known))}"
+            raise UsageError(f'unknown service "{name}"', hint=hint)
+    data["services"] = {n: data["services"][n] for n in names}
+    data["order"] = [n for n in (data.get("order") or known) if n in names]
+
+
+def _offline_status(path: Path, paths: Any, env: str | None) -> dict[str, Any]:
+    """Status from the files when no supervisor answers: the state file, else the config."""
+    from ..control.recovery import find_leftovers
+
+    found = find_leftovers(paths)
+    state = found.state
+    if found.unreadable:
+        from .common import print_warning
+
+        print_warning(f"{found.unreadable}; it was ignored. Processes of this project are still "
+                      "found by their marker" + (f" (found: {', '.join(found.ours)})" if found.ours else ""))
+    if state is None:
+        loaded = load_config(path, env, quiet_warnings=True)
+        from ..config.resolve import resolve
+
+        stack = resolve(loaded)
+        services = {
+            n: {"state": "stopped", "health": "none", "runtime": s.runtime, "pid": None, "container": None,
+                "started_at": None, "restarts": 0, "exit_code": None, "ports": list(s.ports)}
+            for n, s in stack.services.items()
+        }
+        for name, record in found.ours.items():
+            base = name.split(" ", 1)[0]
+            if base in services:
+                services[base].update(state="running", pid=record["pid"],
+                                      detail="left running by a supervisor that died")
+        orphaned = sorted(found.ours)
+        return {"project": loaded.project, "env": loaded.env,
+                "supervisor": {"running": False, "pid": None, "died": bool(orphaned)},
+                "services": services, "orphans": orphaned}
+    alive = found.ours
+    for name, record in state["services"].items():
+        if name in alive:
+            record["detail"] = "left running by a supervisor that died"
+        elif name in found.foreign:
+            record.update(state="stopped", health="none", pid=None, create_time=None,
+                          detail=f"not ours any more: {found.foreign[name]}")
+        else:
+            record.update(state="stopped" if record.get("state") not in ("exited", "failed") else record["state"],
+                          health="none", pid=None, container=None)
+    supervisor = {"running": False, "pid": None, "died": bool(alive) or not state.get("stopped")}
+    return {"project": state["project"], "env": state["env"], "supervisor": supervisor,
+            "services": state["services"], "orphans": sorted(alive), "order": state.get("order"),
+            "foreign": found.foreign}
+
+
+def _age(iso: str | None) -> str:
+    if not iso:
+        return "-"
+    from datetime import datetime
+
+    seconds_up = time.time() - datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+    if seconds_up < 60:
+        return f"{int(seconds_up)}s"
+    if seconds_up < 3600:
+        return f"{int(seconds_up // 60)}m"
+    return f"{int(seconds_up // 3600)}h{int(seconds_up % 3600 // 60):02d}m"
+
+
+def _mem(value: int | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value / 1e6:.0f} MB" if value < 1e9 else f"{value / 1e9:.1f} GB"
+
+
+STATE_COLORS = {"running": "green", "starting": "yellow", "stopping": "yellow", "failed": "red", "exited": "white"}
+HEALTH_COLORS = {"healthy": "green", "unhealthy": "red", "starting": "yellow"}
+
+
+def _print_status(data: dict[str, Any]) -> None:
+    sup = data["supervisor"]
+    if sup.get("busy"):
+        head = style(f"supervisor pid {sup.get('pid') or '?'} is alive but busy ({sup['busy']}); "
+                     "showing the last recorded state", fg="yellow")
+    elif sup.get("running"):
+        head = f"supervisor pid {sup['pid']} · up {_age(sup.get('started_at'))}"
+    elif data.get("orphans"):
+        head = style("supervisor NOT running (it died); still alive: " + ", ".join(data["orphans"]), fg="red")
+    else:
+        head = "supervisor not running"
+    click.echo(f"{data['project']} · env {data['env']} · {head}")
+    header = ["SERVICE", "RUNTIME", "STATE", "HEALTH", "PID/CONTAINER", "UPTIME", "RESTARTS", "PORTS", "CPU", "MEM"]
+    images = any(r.get("image") for r in data["services"].values())
+    if images:
+        header.append("IMAGE")
+    rows = []
+    order = data.get("order") or list(data["services"])
+    for name in order:
+        r = data["services"][name]
+        ident = str(r.get("pid") or (str(r.get("container"))[:12] if r.get("container") else "-"))
+        running = r["state"] in ("running", "starting")
+        cpu = r.get("cpu_percent")
+        rows.append([
+            name, r.get("runtime", "process"), r["state"], r["health"] if r["health"] != "none" else "-", ident,
+            _age(r.get("started_at")) if running else "-", str(r.get("restarts", 0)),
+            ",".join(str(p) for p in r.get("ports") or []) or "-",
+            f"{cpu:.1f}%" if cpu is not None else "-", _mem(r.get("rss_bytes")),
+        ] + ([r.get("image") or "-"] if images else []))
+    widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(header)]
+    click.echo("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip())
+    for row in rows:
+        cells = [c.ljust(w) for c, w in zip(row, widths, strict=True)]
+        cells[2] = style(cells[2], fg=STATE_COLORS.get(row[2]))
+        cells[3] = style(cells[3], fg=HEALTH_COLORS.get(row[3]))
+        click.echo("  ".join(cells).rstrip())
+    for name in order:
+        r = data["services"][name]
+        if r["state"] == "failed" and r.get("detail"):
+            click.echo(style(f"{name}: {r['detail']}", fg="red"))
+    for name, why in (data.get("foreign") or {}).items():
+        click.echo(style(f"note: {name}: not ours any more: {why}; left alone", fg="yellow"))
+    for problem in data.get("problems") or []:
+        click.echo(style(f"warning: {problem}", fg="yellow"))
+    drifted = {n: r.get("drift_detail") or r["drift"] for n, r in data["services"].items() if r.get("drift")}
+    for name, fields in drifted.items():
+        click.echo(style(f"changed: {name}: {', '.join(fields)}", fg="yellow"))
+    if data.get("config_problem"):
+        click.echo(style(f"the files have an error, so what runs may differ from them: {data['config_problem']}",
+                         fg="yellow"))
+    if drifted:
+        click.echo(style("what runs differs from the files: dev-orchestrator start applies them "
+                         "(--dry-run shows the plan)", fg="yellow"))
+
+
+# -- health ---------------------------------------------------------------------------------
+
+HEALTH_EPILOG = """\b
+Examples:
+  dev-orchestrator health               probe every service now, in parallel
+  dev-orchestrator health backend --deep
+  dev-orchestrator health --json        {"healthy": ..., "wall_ms": ..., "services": {...}}
+"""
+
+
+@click.command(epilog=HEALTH_EPILOG)
+@click.argument("services", nargs=-1, shell_complete=service_names)
+@common_options
+@click.option("--deep", is_flag=True, help="Also run the services' deep probes.")
+@click.option("--json", "as_json", is_flag=True, help="Print the health JSON.")
+def health(services: tuple[str, ...], file: Path | None, env: str | None, docker: bool | None,
+           deep: bool, as_json: bool) -> int:
+    """Run every selected probe now, in parallel; exit 1 if any is unhealthy."""
+    from ..control.client import Client
+    from ..errors import SupervisorNotRunning
+
+    began = time.perf_counter()
+    path, paths = _paths(file)
+    try:
+        report = Client(paths).call("POST", "/v1/health", {"services": list(services), "deep": deep}, timeout=60.0)
+    except SupervisorNotRunning:
+        report = _offline_health(path, paths, env, docker, list(services), deep)
+    report.pop("type", None)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        results = report["services"]
+        width = max((len(n) for n in results), default=0)
+        for name, r in results.items():
+            word = style("healthy  ", fg="green") if r["healthy"] else style("UNHEALTHY", fg="red", bold=True)
+            click.echo(f"{name.ljust(width)}  {word}  {r['latency_ms']:>6.0f} ms   {r['detail']}")
+        bad = [n for n, r in results.items() if not r["healthy"]]
+        total = (time.perf_counter() - began) * 1000
+        if bad:
+            click.echo(f"{style('✗', fg='red', bold=True)} {len(bad)} of {len(results)} unhealthy "
+                       f"({', '.join(bad)}) in {total:.0f} ms")
+        else:
+            click.echo(f"{style('✓', fg='green', bold=True)} {len(results)} healthy in {total:.0f} ms")
+    return 0 if report["healthy"] else 1
+
+
+def _offline_health(path: Path, paths: Any, env: str | None, docker: bool | None, names: list[str], deep: bool) -> dict[str, Any]:
+    import asyncio
+
+    from ..config.resolve import resolve
+    from ..control.recovery import orphans
+    from ..health.report import check_health
+    from ..state import read_state
+    from .selection import select
+
+    stack = resolve(load_config(path, env, quiet_warnings=True), docker=docker)
+    selected = select(stack, names)
+    state = read_state(paths.state)
+    alive = {n: True for n in orphans(state)}
+    records = (state or {}).get("services") or {}
+    completed = {n for n, r in records.items() if r.get("state") == "exited" and r.get("exit_code") == 0}
+    ready = {n for n, r in records.items() if n in alive and r.get("health") == "healthy"}
+    return asyncio.run(check_health(stack, selected, deep=deep, alive=alive, completed=completed, ready=ready))
+
+
+# -- logs -----------------------------------------------------------------------------------
+
+LOGS_EPILOG = """\b
+Examples:
+  dev-orchestrator logs                 last 100 lines of every service, merged in time order
+  dev-orchestrator logs -f backend      follow backend (survives rotation and restarts)
+  dev-orchestrator logs -n 20 redis backend
+"""
+
+
+@click.command(epilog=LOGS_EPILOG)
+@click.argument("services", nargs=-1, shell_complete=service_names)
+@common_options_no_short_file
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines until Ctrl-C.")
+@click.option("-n", "--lines", "count", type=click.IntRange(min=0), default=100, show_default=True,
+              help="How many of the last lines to show.")
+def logs(services: tuple[str, ...], file: Path | None, env: str | None, docker: bool | None,
+         follow: bool, count: int) -> int:
+    """Show service logs merged in time order with coloured prefixes."""
+    from ..errors import UsageError
+    from ..logs.reader import follow as follow_lines
+    from ..logs.reader import followers, last_lines
+    from .render import color_for
+
+    _path, paths = _paths(file)
+    available = sorted(p.name[:-4] for p in paths.logs.glob("*.log")) if paths.logs.is_dir() else []
+    names = list(dict.fromkeys(services)) or available
+    unknown = [n for n in names if n not in available]
+    if unknown:
+        import difflib
+
+        close = difflib.get_close_matches(unknown[0], available, n=1)
+        hint = f'did you mean "{close[0]}"?' if close else ("logs exist for: " + ", ".join(available) if available
+                                                            else "no service has written a log yet")
+        raise UsageError(f"no log for {', '.join(unknown)} in {paths.logs}", hint=hint)
+    width = max((len(n) for n in names), default=0)
+    colors = {n: color_for(i) for i, n in enumerate(sorted(names))}
+    out = sys.stdout
+
+    def show(line: Any) -> None:
+        prefix = style(f"{line.service.ljust(width)} |", fg=colors[line.service])
+        out.write(f"{line.clock} {prefix} {line.text}\n")
+
+    watching = followers(paths.logs, names) if follow else []
+    upto = {f.service: f.offset for f in watching}
+    for line in last_lines(paths.logs, names, count, upto):
+        show(line)
+    out.flush()
+    if follow:
+        try:
+            for line in follow_lines(watching):
+                show(line)
+                out.flush()
+        except KeyboardInterrupt:
+            return 0
+    return 0
+
+
+# -- ports ----------------------------------------------------------------------------------
+
+PORTS_EPILOG = """\b
+Examples:
+  dev-orchestrator ports                every declared port: free, or who holds it
+  dev-orchestrator ports --env staging --json
+"""
+
+
+@click.command(epilog=PORTS_EPILOG)
+@common_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def ports(file: Path | None, env: str | None, docker: bool | None, as_json: bool) -> int:
+    """Every declared port: its service, whether it is free, and who holds it if not."""
+    from ..config.resolve import resolve
+    from ..control.recovery import orphans
+    from ..ports import port_is_free, port_owner
+    from ..state import Paths, read_state
+
+    loaded = load_config(file, env, quiet_warnings=as_json)
+    stack = resolve(loaded, docker=docker)
+    state = read_state(Paths(loaded.root).state) or {}
+    ours = {r.get("pid"): n for n, r in orphans(state).items()}
+    rows: list[dict[str, Any]] = []
+    for name in stack.graph.order():
+        for port in stack.services[name].ports:
+            free = port_is_free(port)
+            owner = None if free else port_owner(port)
+            holder = None
+            if owner is not None:
+                holder = ours.get(owner.pid)
+                if holder is None and owner.pid is not None:
+                    holder = _owner_service(owner.pid, ours)
+            rows.append({"port": port, "service": name, "free": free,
+                         "pid": owner.pid if owner else None, "command": owner.command if owner else None,
+                         "held_by_service": holder})
+    if as_json:
+        click.echo(json.dumps({"ports": rows}, indent=2))
+        return 0
+    width = max([len("SERVICE"), *(len(r["service"]) for r in rows)])
+    click.echo(f"{'PORT':<6} {'SERVICE'.ljust(width)}  STATUS")
+    for r in rows:
+        if r["free"]:
+            status_text = style("free", fg="green")
+        elif r["held_by_service"]:
+            status_text = f"in use by {r['held_by_service']} (pid {r['pid']})"
+        else:
+            status_text = style(f"in use by pid {r['pid']} ({r['command']})" if r["pid"] else "in use", fg="red")
+        click.echo(f"{r['port']:<6} {r['service'].ljust(width)}  {status_text}")
+    return 0
+
+
+def _owner_service(pid: int, ours: dict[Any, str]) -> str | None:
+    import psutil
+
+    try:
+        for parent in psutil.Process(pid).parents():
+            if parent.pid in ours:
+                return ours[parent.pid]
+    except psutil.Error:
+        return None
+    return None
