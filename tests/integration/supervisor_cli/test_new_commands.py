@@ -1,0 +1,105 @@
+"""exec, run, init, the compose aliases, suggestions and the stdout/stderr split (real CLI)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from .conftest import Project
+
+SLEEPER = json.dumps([sys.executable, "-c", "import time; time.sleep(600)"])
+
+
+def test_exec_runs_in_the_service_context_and_passes_the_exit_code(project: Project) -> None:
+    project.write(
+        f"""
+        name: demo
+        services:
+          app:
+            command: {SLEEPER}
+            working_dir: sub
+            environment: {{GREETING: hello}}
+        """
+    )
+    (project.root / "sub").mkdir()
+    not_running = project.run("exec", "app", "--", "true")
+    assert not_running.returncode == 1 and "app is not running" in not_running.stderr
+    project.run("start", check=True)
+    proc = project.run("exec", "app", "--", sys.executable, "-c",
+                       "import os, sys; print(os.getcwd(), os.environ['GREETING']); sys.exit(7)")
+    assert proc.returncode == 7
+    assert proc.stdout.split() == [str(project.root / "sub"), "hello"]
+    unknown = project.run("exec", "nope", "--", "true")
+    assert unknown.returncode == 2 and 'unknown service "nope"' in unknown.stderr
+
+
+def test_run_starts_dependencies_then_the_one_off(project: Project, ports: list[int]) -> None:
+    db = ports[0]
+    project.write(
+        f"""
+        name: demo
+        services:
+          db:
+            command: {project.server(db)}
+            ports: [{db}]
+            healthcheck: {{tcp: {{port: {db}}}, interval: 100ms}}
+          job:
+            command: {json.dumps([sys.executable, "-c", "print('job ran')"])}
+            environment: {{MODE: once}}
+            depends_on: [db]
+        """
+    )
+    proc = project.run("run", "job", "--", sys.executable, "-c",
+                       "import os, sys; print('mode', os.environ['MODE']); sys.exit(3)")
+    assert proc.returncode == 3, proc.stderr
+    assert "mode once" in proc.stdout
+    status = project.status()["services"]
+    assert status["db"]["state"] == "running"
+    assert status["job"]["state"] == "stopped"  # a one-off is not the service itself
+    own = project.run("run", "job")
+    assert own.returncode == 0 and "job ran" in own.stdout
+
+
+def test_init_writes_a_template_or_imports_and_never_overwrites(project: Project) -> None:
+    proc = project.run("init", check=True)
+    assert "from a template" in proc.stdout
+    assert project.run("config", "validate").returncode == 0
+    again = project.run("init")
+    assert again.returncode == 2 and "already exists" in again.stderr
+    (project.root / "services.yaml").unlink()
+    (project.root / "Procfile").write_text("web: python3 -m http.server 8123\nworker: sleep 100\n")
+    proc = project.run("init", check=True)
+    assert "from Procfile (2 services)" in proc.stdout
+    text = (project.root / "services.yaml").read_text()
+    assert text.startswith("# services.yaml: made by `dev-orchestrator init` from Procfile")
+    assert "web:" in text and "worker:" in text
+    assert project.run("config", "validate").returncode == 0
+
+
+def test_aliases_suggestions_and_output_streams(project: Project, ports: list[int]) -> None:
+    db = ports[0]
+    project.write(
+        f"""
+        name: demo
+        services:
+          db:
+            command: {project.server(db)}
+            ports: [{db}]
+            healthcheck: {{tcp: {{port: {db}}}, interval: 100ms}}
+        """
+    )
+    helptext = project.run("--help", check=True).stdout
+    assert "down     Same as stop." in helptext and "ps       Same as status." in helptext
+    typo = project.run("stat")
+    assert typo.returncode == 2 and "No such command 'stat'. Did you mean 'status'?" in typo.stderr
+    started = project.run("start", check=True)
+    assert "1 services up" in started.stdout and "1 services up" not in started.stderr
+    assert "db" in started.stderr and "healthy" in started.stderr  # progress on stderr
+    ps = project.run("ps", "--json", check=True)
+    assert json.loads(ps.stdout)["services"]["db"]["state"] == "running"
+    only = project.run("status", "db", check=True)
+    assert "db" in only.stdout
+    bad = project.run("status", "dbx")
+    assert bad.returncode == 2 and 'did you mean "db"' in bad.stderr
+    down = project.run("down", check=True)
+    assert "stopped 1 services" in down.stdout and "supervisor exited" in down.stdout
