@@ -1,13 +1,18 @@
 """Reading service logs: last N lines merged in time order, and following across rotation.
 
 Lines in ``logs/<service>.log`` start with an ISO timestamp (``2026-11-26T12:01:07.311 ``),
-which sorts as text, so merging is a heap merge on that prefix.
+which sorts as text, so merging is a heap merge on that prefix. Lines end at ``\\n`` only:
+a ``\\r`` (a progress bar) or any other control character is part of the line.
+
+The tail reads backwards in blocks and stops as soon as it has enough lines, so its cost
+depends on the lines shown, not on the size of the file.
 """
 
 from __future__ import annotations
 
 import heapq
 import os
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,6 +20,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 STAMP_LEN = len("2026-11-26T12:01:07.311 ")
+POLL_BYTES = 8 << 20  # read at most this much per poll; the next poll goes on from there
+_LOOKS = 5  # scans of the rotated files before a poll gives up (a rotation kept moving them)
+_UNPLACED_POLLS = 20  # polls without finding the file held among the rotated ones
 
 
 @dataclass(frozen=True, order=True)
@@ -30,7 +38,10 @@ class LogLine:
 
 
 def parse(service: str, raw: str) -> LogLine:
+    """One line as written by the sink (without its ``\\n``; a final ``\\r`` of CRLF output goes too)."""
     raw = raw.rstrip("\n")
+    if raw.endswith("\r"):
+        raw = raw[:-1]
     if len(raw) >= STAMP_LEN - 1 and raw[4:5] == "-" and raw[10:11] == "T":
         return LogLine(raw[: STAMP_LEN - 1], service, raw[STAMP_LEN:])
     return LogLine("", service, raw)
@@ -42,18 +53,27 @@ def tail_lines(path: Path, count: int, block: int = 1 << 16, upto: int | None = 
         return []
     try:
         with open(path, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            end = fh.tell() if upto is None else min(upto, fh.tell())
-            data = b""
-            while end > 0 and data.count(b"\n") <= count:
-                step = min(block, end)
-                end -= step
-                fh.seek(end)
-                data = fh.read(step) + data
+            end = fh.seek(0, os.SEEK_END) if upto is None else min(upto, fh.seek(0, os.SEEK_END))
+            blocks: list[bytes] = []
+            newlines = 0
+            pos = end
+            # count + 1 newlines: the one before the first line shown, or the start of the file.
+            while pos > 0 and newlines <= count:
+                step = min(block, pos)
+                pos -= step
+                fh.seek(pos)
+                chunk = fh.read(step)
+                blocks.append(chunk)
+                newlines += chunk.count(b"\n")
     except FileNotFoundError:
         return []
-    lines = data.decode(errors="replace").splitlines()
-    return lines[-count:]
+    data = b"".join(reversed(blocks))
+    lines = data.split(b"\n")
+    if not data or data.endswith(b"\n"):
+        lines.pop()  # nothing after the last newline
+    if pos > 0:
+        del lines[0]  # the end of a line that began before what was read
+    return [line.decode(errors="replace") for line in lines[-count:]]
 
 
 def last_lines(
@@ -72,63 +92,157 @@ def last_lines(
     return merged[-count:] if count else []
 
 
+FileId = tuple[int, int]  # (st_dev, st_ino)
+
+
+def _file_id(path: Path) -> FileId | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 class Follower:
-    """Follows one log file: new lines as they come, across rotation and truncation."""
+    """Follows one log file: new lines as they come, across any number of rotations.
+
+    The writer renames ``<name>`` -> ``<name>.1`` -> ``<name>.2`` ... and starts a new
+    ``<name>``; it closes a file before renaming it, so a file that no longer has the name
+    is complete. The follower keeps the file it reads open, reads it to its end even after
+    it was renamed, then opens the file rotated right after it (found by inode among
+    ``<name>.N``), and so on up to the current file: nothing is lost unless the writer
+    deleted a file (more rotations than backups) before it was reached. A file truncated
+    in place is read again from its start.
+    """
 
     def __init__(self, service: str, path: Path) -> None:
         self.service = service
         self.path = path
         self._fh: BinaryIO | None = None
-        self._inode: int | None = None
+        self._id: FileId | None = None
         self.offset = 0
         self._partial = b""
+        self._unplaced = 0  # polls in a row that did not find the held file among the rotated
+        self._rotated_name = re.compile(re.escape(path.name) + r"\.(\d+)")
         self._open(at_end=True)
 
     def _open(self, *, at_end: bool) -> None:
         try:
             fh = open(self.path, "rb")  # noqa: SIM115 - kept open across polls on purpose
         except FileNotFoundError:
-            self._fh = None
-            self._inode = None
             return
         if at_end:
-            fh.seek(0, os.SEEK_END)
+            # Take over after the last complete line: a line being written is the follower's.
+            end = fh.seek(0, os.SEEK_END)
+            start = max(0, end - (1 << 16))
+            fh.seek(start)
+            cut = fh.read(end - start).rfind(b"\n")
+            fh.seek(start + cut + 1 if cut >= 0 else (0 if start == 0 else end))
         self.offset = fh.tell()
-        self._fh = fh
-        self._inode = os.fstat(fh.fileno()).st_ino
+        st = os.fstat(fh.fileno())
+        self._fh, self._id = fh, (st.st_dev, st.st_ino)
 
     def poll(self) -> list[LogLine]:
-        out: list[LogLine] = []
+        """The lines written since the last poll (at most about ``POLL_BYTES`` of them)."""
         if self._fh is None:
             self._open(at_end=False)
             if self._fh is None:
+                return []
+        out: list[LogLine] = []
+        budget = POLL_BYTES
+        while True:
+            # Look before reading: once the name has moved on, the file held is complete.
+            position = self._fh.tell()
+            try:
+                current = os.stat(self.path)
+            except OSError:
+                current = None  # between the writer's rename and its new file: look next poll
+            moved = current is not None and (current.st_dev, current.st_ino) != self._id
+            if current is not None and not moved and current.st_size < position:
+                self._fh.seek(0)  # truncated in place
+                self._partial = b""
+            data = self._fh.read(budget)
+            budget -= len(data)
+            out.extend(self._lines(data))
+            if budget <= 0 or not moved:
                 return out
-        out.extend(self._read())
-        try:
-            current = os.stat(self.path)
-        except FileNotFoundError:
-            return out
-        rotated = current.st_ino != self._inode
-        truncated = not rotated and current.st_size < self._fh.tell()
-        if rotated or truncated:
-            out.extend(self._read())  # the rest of the old file first
-            self._fh.close()
-            self._partial = b""
-            self._open(at_end=False)
-            out.extend(self._read())
-        return out
+            if self._partial:  # a finished file's last line, even without its newline
+                out.append(parse(self.service, self._partial.decode(errors="replace")))
+                self._partial = b""
+            if not self._advance():
+                return out
 
-    def _read(self) -> list[LogLine]:
-        assert self._fh is not None
-        data = self._partial + self._fh.read()
+    def _lines(self, data: bytes) -> list[LogLine]:
         if not data:
             return []
+        data = self._partial + data
         cut = data.rfind(b"\n")
         if cut < 0:
             self._partial = data
             return []
         self._partial = data[cut + 1 :]
-        return [parse(self.service, raw) for raw in data[: cut + 1].decode(errors="replace").splitlines()]
+        return [parse(self.service, raw) for raw in data[:cut].decode(errors="replace").split("\n")]
+
+    def _advance(self) -> bool:
+        """Switch to the file written right after the (finished) one held; False: not found yet."""
+        assert self._fh is not None and self._id is not None
+        for _ in range(_LOOKS):
+            n = next((n for n, path in self._rotated() if _file_id(path) == self._id), None)
+            if n is None:
+                if os.fstat(self._fh.fileno()).st_nlink == 0:
+                    return self._after_deleted()  # rotated past the last backup
+                continue  # being renamed while we looked
+            self._unplaced = 0
+            # The writer renames from the oldest down, so while ``<name>.n`` still holds our
+            # file, the name below it holds the file that came next.
+            below = self._name(n - 1)
+            after = _file_id(below)
+            if after is not None and _file_id(self._name(n)) == self._id:
+                return self._switch(below, after)
+        self._unplaced += 1
+        if self._unplaced >= _UNPLACED_POLLS:  # moved away by hand: go on with the current file
+            current = _file_id(self.path)
+            return current is not None and self._switch(self.path, current)
+        return False
+
+    def _after_deleted(self) -> bool:
+        # Every file still there came after the one held: go on with the oldest of them.
+        assert self._fh is not None
+        mtime = os.fstat(self._fh.fileno()).st_mtime_ns
+        for path in [p for _n, p in reversed(self._rotated())] + [self.path]:
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            if st.st_mtime_ns >= mtime:  # not a leftover of a run with more backups
+                return self._switch(path, (st.st_dev, st.st_ino))
+        return False
+
+    def _rotated(self) -> list[tuple[int, Path]]:
+        """``(N, <name>.N)`` of every rotated copy, newest (N = 1) first."""
+        try:
+            names = os.listdir(self.path.parent)
+        except OSError:
+            return []
+        found = [(int(m.group(1)), name) for name in names if (m := self._rotated_name.fullmatch(name))]
+        return [(n, self.path.with_name(name)) for n, name in sorted(found)]
+
+    def _name(self, n: int) -> Path:
+        return self.path if n == 0 else self.path.with_name(f"{self.path.name}.{n}")
+
+    def _switch(self, path: Path, expected: FileId) -> bool:
+        try:
+            fh = open(path, "rb")  # noqa: SIM115 - kept open across polls on purpose
+        except OSError:
+            return False
+        st = os.fstat(fh.fileno())
+        if (st.st_dev, st.st_ino) != expected:  # renamed again before it was opened
+            fh.close()
+            return False
+        assert self._fh is not None
+        self._fh.close()
+        self._fh, self._id = fh, expected
+        return True
 
     def close(self) -> None:
         if self._fh is not None:
