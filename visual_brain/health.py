@@ -70,7 +70,9 @@ async def _worker_state(worker: Worker | None) -> str:
     if not worker.alive:
         raise RuntimeError("worker is not running or its heartbeat is stale")
     return (
-        f"running ({worker.concurrency} slot(s), {worker.in_flight} busy, {worker.processed} done)"
+        f"worker running: {worker.in_flight} of {worker.concurrency} "
+        f"{'slot' if worker.concurrency == 1 else 'slots'} busy, {worker.processed} "
+        f"{'job' if worker.processed == 1 else 'jobs'} done"
     )
 
 

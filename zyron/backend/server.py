@@ -244,7 +244,7 @@ def create_app(settings: BackendSettings | None = None) -> FastAPI:
                 "detail": f"via Visual Brain: {redis_check.get('detail')}",
                 "latency_ms": redis_check.get("latency_ms", 0.0),
             }
-            vb = {**vb, "detail": f"ready ({checks.get('worker', {}).get('detail', 'worker')})"}
+            vb = {**vb, "detail": f"ready; {checks.get('worker', {}).get('detail', 'worker running')}"}
         else:
             services["redis"] = {
                 "ok": False,
