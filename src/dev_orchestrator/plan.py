@@ -206,11 +206,12 @@ def plan(
     requested = set(restart)
 
     decided: dict[str, Step] = {}
+    known = any(r.fingerprint is not None for r in observed.values())
     for name in graph.order():
         svc = desired.services[name]
         record = observed.get(name)
         if name in targets:
-            decided[name] = _decide(svc, record, environ, requested=name in requested)
+            decided[name] = _decide(svc, record, environ, requested=name in requested, known=known)
         # order() puts dependencies first, so a dependency's step is known here and a
         # restart cascades down a chain of restart: true edges
         bumped = [
@@ -235,9 +236,13 @@ def _running(record: Observed | None) -> bool:
 
 
 def _decide(
-    svc: ResolvedService, record: Observed | None, environ: Mapping[str, str], *, requested: bool
+    svc: ResolvedService, record: Observed | None, environ: Mapping[str, str], *, requested: bool,
+    known: bool = False,
 ) -> Step:
+    """``known``: something runs already, so a service without a record is new in the files."""
     name = svc.name
+    if record is None and known:
+        return Step(name, Action.CREATE, ("new in the files",))
     if record is None or (record.fingerprint is None and State(record.state) is State.STOPPED):
         return Step(name, Action.CREATE, ("never started",))
     state = State(record.state)

@@ -190,7 +190,7 @@ def test_a_new_service_is_created(shop: Project) -> None:
     observed = ran(shop.stack())
     shop.edit("  worker:\n", "  cache:\n    command: cache\n  worker:\n")
     assert text(plan(shop.stack(), observed, environ=ENV)) == (
-        "  cache          create    never started\n"
+        "  cache          create    new in the files\n"
         "  db, backend, frontend, worker: unchanged\n"
         "  migrate: completed"
     )
