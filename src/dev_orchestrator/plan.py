@@ -206,12 +206,13 @@ def plan(
     requested = set(restart)
 
     decided: dict[str, Step] = {}
-    known = any(r.fingerprint is not None for r in observed.values())
+    running_before = any(r.fingerprint is not None for r in observed.values())
     for name in graph.order():
         svc = desired.services[name]
         record = observed.get(name)
         if name in targets:
-            decided[name] = _decide(svc, record, environ, requested=name in requested, known=known)
+            decided[name] = _decide(svc, record, environ, requested=name in requested,
+                                    known=running_before)
         # order() puts dependencies first, so a dependency's step is known here and a
         # restart cascades down a chain of restart: true edges
         bumped = [

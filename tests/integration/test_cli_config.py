@@ -232,7 +232,12 @@ def test_unset_variable_warns_on_stderr_and_strict_mode_fails(tmp_path: Path) ->
     write(tmp_path, "config/app.dev.yaml", "{}\n")
     dev = run("config", "validate", cwd=tmp_path)
     assert dev.returncode == 0
-    assert dev.stderr == "warning: services.yaml:2:17: variable DB_URL is not set; using an empty string\n"
+    assert dev.stderr.splitlines() == [
+        "warning: services.yaml:2:17: variable DB_URL is not set; using an empty string",
+        # `config validate` also says which settings no service receives
+        "warning: services.yaml:2:17: settings.url reaches no service (no service is named url); "
+        "list it in the settings_from of the services that read it",
+    ]
     prod = run("config", "validate", "--env", "prod", cwd=tmp_path)
     assert prod.returncode == 2
     assert prod.stderr.splitlines()[0].startswith(
@@ -355,3 +360,76 @@ def test_shim_runs_the_same_cli(project: Path) -> None:
     )
     assert validate.returncode == 0, validate.stderr
     assert "valid · shop" in validate.stdout
+
+
+def alias_bomb() -> str:
+    lines = ["name: bomb", "services:", "  a: {command: x}", "x-0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    for i in range(1, 10):
+        lines.append(f"x-{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "first_line"),
+    [
+        (alias_bomb(), "services.yaml:9:11: too many aliases (*a4 would make the document more than"),
+        ("services: " + "[" * 500 + "]" * 500 + "\n", "services.yaml:1:74: nesting deeper than 64 levels"),
+        ("services:\n  a: !!python/object/apply:os.system [id]\n",
+         "services.yaml:2:6: services.a: unsupported YAML tag !!python/object/apply:os.system"),
+    ],
+    ids=["alias-bomb", "deep-nesting", "python-tag"],
+)
+def test_hostile_yaml_is_one_clear_error(tmp_path: Path, text: str, first_line: str) -> None:
+    write(tmp_path, "services.yaml", text)
+    environ = {k: v for k, v in os.environ.items() if k not in ("ZYRON_ENV", "DEV_ORCHESTRATOR_DEBUG")}
+    # a short timeout: a loader that expands the aliases would run for minutes
+    result = subprocess.run(
+        [str(CLI), "config", "validate"], cwd=tmp_path, env={**environ, "NO_COLOR": "1"},
+        capture_output=True, text=True, timeout=10,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith(first_line), result.stderr
+    assert lines[1:] == ["error: 1 error in the configuration"]
+    assert "internal error" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_merge_keys_with_overrides_validate(tmp_path: Path) -> None:
+    write(tmp_path, "services.yaml", """
+        x-common: &common
+          command: run
+          restart: always
+        services:
+          a: {<<: *common, restart: "no"}
+        """)
+    result = run("config", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["services"]["a"] == {"command": "run", "restart": "no"}
+
+
+PROD_STACK = """
+name: shop
+settings:
+  api:
+    database: {url: "postgresql+psycopg://shop:${POSTGRES_PASSWORD}@db/shop"}
+    port: 8000
+services:
+  api:
+    command: api
+    environment: ["DSN=pg://${POSTGRES_PASSWORD}@db", "MODE=web"]
+"""
+
+
+def test_config_masks_values_that_interpolate_a_secret(tmp_path: Path) -> None:
+    write(tmp_path, "services.yaml", "name: shop\nservices:\n  api: {command: api}\n")
+    write(tmp_path, "config/shop.prod.yaml", PROD_STACK)
+    secret = {"POSTGRES_PASSWORD": "correct-horse-battery"}
+    for args in (("config", "--env", "prod"), ("config", "--env", "prod", "--json")):
+        result = run(*args, cwd=tmp_path, env=secret)
+        assert result.returncode == 0, result.stderr
+        assert "correct-horse-battery" not in result.stdout
+    document = json.loads(result.stdout)
+    assert document["settings"]["api"] == {"database": {"url": "******"}, "port": 8000}
+    assert document["services"]["api"]["environment"] == {"DSN": "******", "MODE": "web"}
+    shown = run("config", "--env", "prod", "--show-secrets", cwd=tmp_path, env=secret)
+    assert "postgresql+psycopg://shop:correct-horse-battery@db/shop" in shown.stdout

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..config.resolve import flatten_settings, read_env_files
+from ..config.resolve import read_env_files
 
 if TYPE_CHECKING:
     from ..config.resolve import ResolvedService, ResolvedStack
@@ -198,14 +198,15 @@ def _argv(value: list[str] | str | None) -> list[str] | None:
 def container_env(stack: ResolvedStack, service: ResolvedService) -> dict[str, str]:
     """The container's environment, as compose would pass it.
 
-    Only what the stack sets: ``ZYRON_ENV``, the flattened settings, the env files, then
+    Only what the stack sets: the environment's name (``orchestrator.env_var``), the
+    service's own flattened settings, the env files, then
     ``environment`` and ``docker.environment``. Never the whole host environment (its
     PATH and HOME would break the image). A ``None`` value passes the variable through.
     """
     spec = service.spec
     docker = service.docker
     assert docker is not None
-    env: dict[str, str] = {"ZYRON_ENV": stack.config.env, **flatten_settings(stack.config.spec.settings)}
+    env: dict[str, str] = dict(service.stack_env)
     files = [*spec.env_file, *docker.env_file]
     if files:
         env.update(read_env_files(stack.root, files))

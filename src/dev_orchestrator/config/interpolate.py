@@ -29,10 +29,22 @@ class Interpolator:
     def __init__(self, env: Mapping[str, str], on_missing: Callable[[str], str]) -> None:
         self.env = env
         self.on_missing = on_missing
+        self._read: set[str] = set()
 
     def expand(self, text: str) -> str:
-        out, _ = self._expand(text, 0, stop_at_brace=False, active=True)
+        out, _ = self.expand_tracked(text)
         return out
+
+    def expand_tracked(self, text: str) -> tuple[str, frozenset[str]]:
+        """The expansion and the names of the variables it read.
+
+        Only the branches taken count: ``${A:-${B}}`` reads B only when A is unset or
+        empty. A variable that decides a branch (``${A:+x}``) counts as read. The names
+        tell whether a value carries a secret.
+        """
+        self._read = set()
+        out, _ = self._expand(text, 0, stop_at_brace=False, active=True)
+        return out, frozenset(self._read)
 
     def _expand(
         self, text: str, pos: int, *, stop_at_brace: bool, active: bool
@@ -89,6 +101,8 @@ class Interpolator:
                 f'"${{{name}" (use ${{{name}}}, ${{{name}:-default}} or ${{{name}:?message}})'
             )
         value = self.env.get(name)
+        if active:
+            self._read.add(name)
         empty_counts = op.startswith(":")
         is_set = value is not None and (value != "" or not empty_counts)
         base = op.lstrip(":")
@@ -112,10 +126,24 @@ class Interpolator:
         return result or "", end + 1
 
     def _plain(self, name: str) -> str:
+        self._read.add(name)
         value = self.env.get(name)
         if value is None:
             return self.on_missing(name)
         return value
+
+
+_REFERENCE = re.compile(r"\$(?:\$|\{?([A-Za-z_][A-Za-z0-9_]*))")
+
+
+def referenced_names(text: str) -> list[str]:
+    """Every variable ``text`` names (taken branch or not), in order, once; ``$$`` is no reference."""
+    out: list[str] = []
+    for match in _REFERENCE.finditer(text):
+        name = match.group(1)
+        if name and name not in out:
+            out.append(name)
+    return out
 
 
 def walk_strings(

@@ -21,7 +21,9 @@ from . import models
 from .interpolate import InterpolationError, Interpolator, walk_strings
 from .locate import SERVICES_FILE, find_services_file
 from .merge import merge, merge_positions
+from .service_env import settings_from_diagnostics
 from .source import PathKey, Source, dotted, parse_file
+from .taint import declared_secrets, is_secret_variable, merge_secrets, normalize_secrets, value_at
 from .validation import pydantic_diagnostics
 
 DEFAULT_ENV = "dev"
@@ -29,7 +31,11 @@ DEFAULT_ENV = "dev"
 
 @dataclass(frozen=True)
 class LoadedConfig:
-    """A validated stack and where it came from."""
+    """A validated stack and where it came from.
+
+    ``secrets`` maps the path of every value that interpolates a secret variable to its
+    text as written (before interpolation): such a value is itself secret.
+    """
 
     root: Path
     file: Path
@@ -40,9 +46,14 @@ class LoadedConfig:
     dotenv: Mapping[str, str]
     warnings: tuple[str, ...] = ()
     locations: Mapping[PathKey, Location] = field(default_factory=dict)
+    secrets: Mapping[PathKey, str] = field(default_factory=dict)
 
     def location(self, *path: str | int) -> Location | None:
         return self.locations.get(tuple(path))
+
+    @property
+    def secret_paths(self) -> frozenset[PathKey]:
+        return frozenset(self.secrets)
 
 
 def project_name(data: Mapping[str, Any], root: Path) -> str:
@@ -126,18 +137,24 @@ def load(
     dotenv = {**_read_dotenv(root / ".env"), **_read_dotenv(root / f".env.{env}")}
     variables = {**dotenv, **environ}
     strict = _strict_flag(sources, variables)
+    declared = declared_secrets(sources)
 
     warnings: list[str] = []
     merged: Any = {}
     values: dict[PathKey, Location] = {}
     keys: dict[PathKey, Location] = {}
+    secrets: dict[PathKey, str] = {}
     bad_paths: set[PathKey] = set()
     for source in sources:
-        data = _interpolate(source, variables, strict, diagnostics, warnings, bad_paths)
+        found: dict[PathKey, str] = {}
+        data = _interpolate(source, variables, strict, diagnostics, warnings, bad_paths, (declared, found))
         merged = merge(merged, data)
         values = merge_positions(values, source.values, data)
         keys = merge_positions(keys, source.keys, data)
+        secrets = merge_secrets(secrets, found, data)
     merged.setdefault("name", project)
+    if declared and isinstance(merged.get("orchestrator"), dict):
+        merged["orchestrator"] = {**merged["orchestrator"], "secrets": sorted(declared)}
 
     spec: models.StackFile | None = None
     try:
@@ -152,12 +169,15 @@ def load(
     if spec is not None:
         dependencies = {n: {d: r.required for d, r in s.depends_on.items()} for n, s in spec.services.items()}
         enabled = {n: s.enabled for n, s in spec.services.items()}
+        _drop_uninterpolated(dependencies, merged, bad_paths)
         diagnostics.extend(graph_diagnostics(dependencies, enabled, locations))
         diagnostics.extend(_container_diagnostics(spec, values))
+        diagnostics.extend(settings_from_diagnostics(spec, values))
     else:
         # Validation failed elsewhere: still report unknown services and cycles now,
         # from the raw document, except where depends_on itself is malformed.
         dependencies, enabled = _raw_dependencies(merged)
+        _drop_uninterpolated(dependencies, merged, bad_paths)
         broken = {d.path for d in diagnostics}
         diagnostics.extend(
             d for d in graph_diagnostics(dependencies, enabled, locations)
@@ -176,7 +196,23 @@ def load(
         dotenv=dotenv,
         warnings=tuple(warnings),
         locations={**keys, **values},
+        secrets=normalize_secrets(merged, secrets),
     )
+
+
+def _drop_uninterpolated(
+    dependencies: dict[str, dict[str, bool]], data: Any, bad_paths: set[PathKey]
+) -> None:
+    """Forget dependencies whose name could not be interpolated (that error is reported).
+
+    ``depends_on: ["${DB:?set DB}"]`` without DB is one error, not a second "unknown
+    service" for the text left as written.
+    """
+    for path in bad_paths:
+        if len(path) in (3, 4) and path[0] == "services" and path[2] == "depends_on":
+            text = value_at(data, path)
+            if isinstance(text, str):
+                dependencies.get(str(path[1]), {}).pop(text, None)
 
 
 def _container_diagnostics(spec: models.StackFile, values: Mapping[PathKey, Location]) -> list[Diagnostic]:
@@ -263,7 +299,10 @@ def _interpolate(
     diagnostics: list[Diagnostic],
     warnings: list[str],
     bad_paths: set[PathKey],
+    taint: tuple[frozenset[str], dict[PathKey, str]],
 ) -> Any:
+    """``source`` with every string expanded; paths of values that read a secret go to taint[1]."""
+    declared, secrets = taint
     current: list[PathKey] = [()]
     warned: set[str] = set()
 
@@ -287,10 +326,13 @@ def _interpolate(
             return value
         current[0] = path
         try:
-            return interpolator.expand(value)
+            expanded, read = interpolator.expand_tracked(value)
         except InterpolationError as exc:
             diagnostics.append(Diagnostic(str(exc), dotted(path), source.values.get(path)))
             bad_paths.add(path)
             return value
+        if any(is_secret_variable(name, declared) for name in read):
+            secrets[path] = value
+        return expanded
 
     return walk_strings(source.data, expand)

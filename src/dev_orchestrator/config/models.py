@@ -36,6 +36,19 @@ def _service_name(name: str) -> str:
     return name
 
 
+VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _variable_name(name: str) -> str:
+    if not VARIABLE_NAME.match(name):
+        raise ValueError(f'invalid variable name "{name}" (use letters, digits and _, not starting with a digit)')
+    return name
+
+
+VariableName = Annotated[
+    str, AfterValidator(_variable_name), WithJsonSchema({"type": "string", "pattern": VARIABLE_NAME.pattern})
+]
+
 # Checked per key, so that a bad name is reported at its place together with every other error.
 ServiceName = Annotated[
     str, AfterValidator(_service_name), WithJsonSchema({"type": "string", "pattern": SERVICE_NAME.pattern})
@@ -262,6 +275,11 @@ class Service(Model):
     docker: DockerSpec | None = None
     enabled: bool = True
     gpus: int | None = Field(None, ge=0)
+    settings_from: PathList = Field(
+        default_factory=list,
+        description="settings sections this service receives besides its own settings.<service> "
+        "(e.g. [backend] for a migration job that reads BACKEND_* variables)",
+    )
 
     @field_validator("depends_on", mode="before")
     @classmethod
@@ -325,6 +343,14 @@ class Orchestrator(Model):
     concurrency: int | None = Field(None, ge=1, description="most services started at once")
     log_max_bytes: int = Field(10 * 1024 * 1024, ge=1024)
     log_backups: int = Field(3, ge=0)
+    env_var: VariableName | None = Field(
+        None, description="variable that gives every service the environment's name (e.g. APP_ENV); none by default"
+    )
+    secrets: list[VariableName] = Field(
+        default_factory=list,
+        description="variables whose values are secret besides those named like one (*PASSWORD*, *TOKEN*, ...); "
+        "a value that interpolates one is masked and exported as a secret. The lists of all files add up",
+    )
 
 
 class StackFile(Model):

@@ -6,12 +6,11 @@ code reads these, never the raw spec dicts.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from dotenv import dotenv_values
 
@@ -19,6 +18,9 @@ from ..errors import ConfigError, Diagnostic, UsageError
 from ..graph import Graph
 from .loader import LoadedConfig
 from .models import Condition, DockerSpec, HealthCheck, Service
+from .secrets import is_secret_key
+from .service_env import env_name_entry, secret_env, stack_env
+from .service_env import flatten_settings as flatten_settings  # kept importable from here
 from .types import RestartPolicy, restart_policy
 
 Runtime = Literal["process", "docker"]
@@ -33,7 +35,13 @@ class ResolvedDependency:
 
 @dataclass(frozen=True)
 class ResolvedService:
-    """Everything the engine needs to run one service."""
+    """Everything the engine needs to run one service.
+
+    ``env`` is the process's whole environment; ``stack_env`` the part the stack itself
+    sets (the environment's name, the service's settings), which a container starts
+    from. ``secret_env`` names the variables whose values are secret: named like a
+    secret, or interpolating a secret variable.
+    """
 
     name: str
     spec: Service
@@ -50,6 +58,8 @@ class ResolvedService:
     stop_signal: str
     stop_grace_period: float
     docker: DockerSpec | None = None
+    stack_env: Mapping[str, str] = field(default_factory=dict)
+    secret_env: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -67,45 +77,6 @@ class ResolvedStack:
     @property
     def root(self) -> Path:
         return self.config.root
-
-
-def flatten_settings(settings: Mapping[str, Any]) -> dict[str, str]:
-    """``{backend: {port: 1, db: {url: u}}}`` -> ``BACKEND_PORT=1``, ``BACKEND_DB__URL=u``.
-
-    The first level names the section (joined with ``_``), deeper levels join with ``__``:
-    the pydantic-settings convention (``env_prefix="BACKEND_"``, ``env_nested_delimiter="__"``).
-    """
-    out: dict[str, str] = {}
-    for section, value in settings.items():
-        prefix = _env_key(section)
-        if isinstance(value, Mapping):
-            for key, sub in value.items():
-                _flatten(f"{prefix}_{_env_key(key)}", sub, out)
-        else:
-            out[prefix] = _env_value(value)
-    return out
-
-
-def _flatten(prefix: str, value: Any, out: dict[str, str]) -> None:
-    if isinstance(value, Mapping):
-        for key, sub in value.items():
-            _flatten(f"{prefix}__{_env_key(key)}", sub, out)
-    else:
-        out[prefix] = _env_value(value)
-
-
-def _env_key(key: Any) -> str:
-    return str(key).upper().replace("-", "_").replace(".", "_")
-
-
-def _env_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return ""
-    if isinstance(value, (list, dict)):
-        return json.dumps(value, separators=(",", ":"))
-    return str(value)
 
 
 def read_env_files(root: Path, files: list[str]) -> dict[str, str]:
@@ -129,7 +100,7 @@ def resolve(
     spec = config.spec
     use_docker = spec.orchestrator.docker if docker is None else docker
     graph = Graph.from_spec(spec)
-    shared = {**config.dotenv, **environ, "ZYRON_ENV": config.env, **flatten_settings(spec.settings)}
+    shared = {**config.dotenv, **environ, **env_name_entry(spec, config.env)}
     completed = {
         dep
         for svc in spec.services.values()
@@ -149,7 +120,8 @@ def resolve(
             healthcheck = svc.docker.healthcheck
         if runtime == "process" and healthcheck == "docker":
             healthcheck = None
-        env = dict(shared)
+        own = stack_env(config, name)
+        env = {**shared, **own}
         env.update(read_env_files(config.root, svc.env_file))
         for key, value in svc.environment.items():
             if value is None:
@@ -173,6 +145,11 @@ def resolve(
             stop_signal=svc.stop_signal,
             stop_grace_period=svc.stop_grace_period,
             docker=svc.docker,
+            stack_env=own,
+            secret_env=frozenset(
+                {*secret_env(config, name, docker=False), *secret_env(config, name, docker=True)}
+                | {k for k in env if is_secret_key(k)}
+            ),
         )
     problems = [
         Diagnostic(

@@ -24,6 +24,7 @@ _SHORT_FORMS: dict[tuple[str, str], list[dict[str, Any]]] = {
     ("Service", "env_file"): [{"type": "string"}],
     ("DockerSpec", "env_file"): [{"type": "string"}],
     ("DockerSpec", "build"): [{"type": "string"}],
+    ("Service", "settings_from"): [{"type": "string"}],
 }
 _KEEP = ("title", "description", "default")
 

@@ -2,7 +2,10 @@
 
 Every service with a ``docker:`` section becomes a compose service: image or build,
 ``depends_on`` with conditions, a healthcheck ``test``, ports, volumes and environment.
-Values are written after interpolation, so every ``$`` is escaped as ``$$``.
+Values are written after interpolation, so every ``$`` is escaped as ``$$``; except a
+value that interpolates a secret, which is written as it was (``${DB_PASSWORD}`` and all)
+for compose to interpolate from its own ``.env``, so that no secret lands in the file.
+The variables those values read are listed for an ``.env.example``.
 """
 
 from __future__ import annotations
@@ -10,26 +13,42 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..config.interpolate import referenced_names
 from ..config.models import HealthCheck, Probe
-from ..config.resolve import ResolvedService, ResolvedStack, flatten_settings
+from ..config.resolve import ResolvedService, ResolvedStack
+from ..config.service_env import secret_env
+from ..config.source import dotted
 from ..config.types import format_duration
 from .render import dump
 from .view import Mount, Notes, exported_services, in_container_port, own_environment, relative_path
 
 _PULL = {"always": "always", "never": "never"}
+ENV_EXAMPLE_MARK = "(written by dev-orchestrator export compose)"
 
 
 class ComposeExport:
     """The compose document, plus what could not be carried over."""
 
-    def __init__(self, document: dict[str, Any], notes: Notes, skipped: list[str], header: str) -> None:
+    def __init__(
+        self, document: dict[str, Any], notes: Notes, skipped: list[str], header: str,
+        variables: list[str] | None = None,
+    ) -> None:
         self.document = document
         self.notes = notes
         self.skipped = skipped
         self.header = header
+        self.variables = variables or []  # what the secret values read, for .env
 
     def text(self) -> str:
         return self.header + dump(self.document)
+
+    def env_example(self, output: str = "the compose file") -> str:
+        """An ``.env.example``: every variable the secret values read, without values."""
+        lines = [
+            f"# Variables that {output} reads {ENV_EXAMPLE_MARK}.",
+            "# Copy to .env next to it and fill in; values that are secret are not exported.",
+        ]
+        return "\n".join([*lines, *(f"{name}=" for name in self.variables)]) + "\n"
 
 
 def _escape(data: Any) -> Any:
@@ -41,6 +60,15 @@ def _escape(data: Any) -> Any:
     if isinstance(data, list):
         return [_escape(v) for v in data]
     return data
+
+
+def _escape_rest(service: dict[str, Any]) -> dict[str, Any]:
+    """Escape every value not written by ``_Secrets`` (environment, build args, command)."""
+    done = {"environment", "command", "entrypoint"}
+    out = {k: (v if k in done else _escape(v)) for k, v in service.items()}
+    if "build" in service:
+        out["build"] = {k: (v if k == "args" else _escape(v)) for k, v in service["build"].items()}
+    return out
 
 
 def healthcheck_test(svc: ResolvedService, probe: Probe, notes: Notes) -> list[str] | None:
@@ -85,9 +113,55 @@ def _healthcheck(svc: ResolvedService, notes: Notes) -> dict[str, Any] | None:
     return out
 
 
+class _Secrets:
+    """Secret values of one service written as compose references; the variables they read."""
+
+    def __init__(self, stack: ResolvedStack, svc: ResolvedService, notes: Notes, variables: list[str]) -> None:
+        self.stack = stack
+        self.svc = svc
+        self.notes = notes
+        self.variables = variables
+        self.handled: set[tuple[str | int, ...]] = set()
+
+    def reference(self, name: str, written: str | None) -> str:
+        """``written`` as compose interpolates it; ``${NAME}`` when no single text made the value."""
+        text = written if written is not None else f"${{{name}}}"
+        for var in referenced_names(text):
+            if var not in self.variables:
+                self.variables.append(var)
+        return text
+
+    def environment(self, env: dict[str, str | None]) -> dict[str, str | None]:
+        out = _escape(env)
+        for name, written in secret_env(self.stack.config, self.svc.name, docker=True).items():
+            if name in out:
+                out[name] = self.reference(name, written)
+        own, docker = ("services", self.svc.name, "environment"), ("services", self.svc.name, "docker", "environment")
+        self.handled.update(p for p in self.stack.config.secrets if p[:3] == own or p[:4] == docker)
+        return out
+
+    def values(self, path: tuple[str | int, ...], value: Any) -> Any:
+        """``value`` (a string or a list of strings, from ``path``) escaped, secret parts as written."""
+        secrets = self.stack.config.secrets
+        full = ("services", self.svc.name, *path)
+        if isinstance(value, list):
+            return [self.values((*path, i), v) for i, v in enumerate(value)]
+        if full in secrets:
+            self.handled.add(full)
+            return self.reference(str(path[-1]), secrets[full])
+        return _escape(value)
+
+    def report(self) -> None:
+        """A note for each secret value that this export still writes in clear."""
+        exported = (("services", self.svc.name, "docker"), ("services", self.svc.name, "healthcheck"))
+        for path in self.stack.config.secrets:
+            if path[:3] in exported and path not in self.handled:
+                self.notes.add(f"{dotted(path)}: interpolates a secret and is written as its value")
+
+
 def _service(
     stack: ResolvedStack, svc: ResolvedService, base: Path, exported: set[str], notes: Notes,
-    settings: dict[str, str], volumes: dict[str, dict[str, Any]],
+    secrets: _Secrets, volumes: dict[str, dict[str, Any]],
 ) -> dict[str, Any]:
     docker = svc.docker
     assert docker is not None
@@ -99,16 +173,16 @@ def _service(
         if docker.build.dockerfile:
             build["dockerfile"] = docker.build.dockerfile
         if docker.build.args:
-            build["args"] = dict(docker.build.args)
+            build["args"] = {k: secrets.values(("docker", "build", "args", k), v) for k, v in docker.build.args.items()}
         if docker.build.target:
             build["target"] = docker.build.target
         out["build"] = build
     if docker.pull in _PULL:
         out["pull_policy"] = _PULL[docker.pull]
     if docker.entrypoint is not None:
-        out["entrypoint"] = docker.entrypoint
+        out["entrypoint"] = secrets.values(("docker", "entrypoint"), docker.entrypoint)
     if docker.command is not None:
-        out["command"] = docker.command
+        out["command"] = secrets.values(("docker", "command"), docker.command)
     if docker.user:
         out["user"] = docker.user
     if docker.working_dir:
@@ -116,7 +190,7 @@ def _service(
     env_files = [*svc.spec.env_file, *docker.env_file]
     if env_files:
         out["env_file"] = [relative_path(f, stack.root, base) for f in env_files]
-    out["environment"] = {"ZYRON_ENV": stack.config.env, **settings, **own_environment(svc)}
+    out["environment"] = secrets.environment({**svc.stack_env, **own_environment(svc)})
     if docker.ports:
         out["ports"] = list(docker.ports)
     elif svc.ports:
@@ -175,17 +249,18 @@ def export_compose(stack: ResolvedStack, *, base: Path | None = None) -> Compose
             hint="give each service a docker: section with an image",
         )
     notes = Notes()
-    settings = flatten_settings(stack.config.spec.settings)
+    variables: list[str] = []
     volumes: dict[str, dict[str, Any]] = {}
-    services = {
-        name: _service(stack, stack.services[name], base, set(names), notes, settings, volumes)
-        for name in names
-    }
-    document: dict[str, Any] = {"services": _escape(services)}
+    services: dict[str, Any] = {}
+    for name in names:
+        secrets = _Secrets(stack, stack.services[name], notes, variables)
+        services[name] = _escape_rest(_service(stack, stack.services[name], base, set(names), notes, secrets, volumes))
+        secrets.report()
+    document: dict[str, Any] = {"services": services}
     if volumes:
         document["volumes"] = volumes
     header = (
         f"# Docker Compose file of {stack.project} (env {stack.config.env}), written by\n"
         f"# dev-orchestrator export compose. Regenerate rather than edit.\n"
     )
-    return ComposeExport(document, notes, skipped, header)
+    return ComposeExport(document, notes, skipped, header, sorted(variables))

@@ -306,7 +306,7 @@ class _Reader:
                 self.error(here, f"expected a volume, got {_kind(item)}")
         return out
 
-    def depends_on(self, path: PathKey, value: Any) -> dict[str, Any]:
+    def depends_on(self, path: PathKey, value: Any) -> dict[str, Any] | list[str]:
         started = {"condition": Condition.STARTED.value}
         if isinstance(value, list):
             out: dict[str, Any] = {}
@@ -315,6 +315,12 @@ class _Reader:
                     out[item] = dict(started)
                 else:
                     self.error((*path, i), f"expected a service name, got {_kind(item)}")
+            if any("$" in name for name in out):
+                # List items are values and are interpolated; mapping keys are not. Keep the
+                # list so that "${DB_HOST:-db}" still names a service once loaded.
+                self.note(path, "kept as a list (it names a service through ${...}): a dependency "
+                          "with a healthcheck is waited for until healthy, not only started")
+                return list(out)
             return out
         if not isinstance(value, dict):
             self.error(path, f"expected a list or a mapping of services, got {_kind(value)}")

@@ -1,9 +1,10 @@
 """Kubernetes manifests from a stack: Deployments, Jobs, Services, PVCs, a ConfigMap, a Secret.
 
 Kubernetes has no start order, so ``depends_on`` becomes init containers that wait for
-a dependency's Service to answer (or its Job to complete). Settings go to a ConfigMap,
-secret-looking values to a Secret that environment variables reference. The mapping is
-pure: the same stack gives the same objects, in the same order.
+a dependency's Service to answer (or its Job to complete). Each service's settings go
+to its own ConfigMap, secret values to a Secret that environment variables reference
+(``kube_env``). The mapping is pure: the same stack gives the same objects, in the same
+order.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..config.models import Condition, HealthCheck, Probe
-from ..config.resolve import ResolvedService, ResolvedStack, flatten_settings
-from ..config.secrets import is_secret_key
+from ..config.resolve import ResolvedService, ResolvedStack
 from ..errors import UsageError
+from .kube_env import KubeEnv
+from .kube_env import escape as _escape
 from .render import dump_all
 from .view import (
     Mount,
@@ -27,11 +29,9 @@ from .view import (
     command_list,
     container_ports,
     docker_healthcheck,
-    env_file_values,
     exported_services,
     image_of,
     in_container_port,
-    own_environment,
     project_labels,
 )
 
@@ -88,11 +88,6 @@ def k8s_name(name: str) -> str:
     return text[:63].rstrip("-")
 
 
-def _escape(value: str) -> str:
-    # Kubernetes expands $(VAR) in env values, command and args; $$( keeps it literal.
-    return value.replace("$(", "$$(")
-
-
 def _seconds(value: float) -> int:
     return max(1, math.ceil(value))
 
@@ -108,11 +103,9 @@ class _Builder:
         self.project = k8s_name(stack.project)
         self.exported, self.skipped = exported_services(stack)
         self.names = {n: k8s_name(n) for n in stack.graph.order()}
-        self.secret: dict[str, str] = {}
-        self.config: dict[str, str] = {}
+        self.env = KubeEnv(stack, self.project, self.names, environ, self.notes)
         self.volumes: list[str] = []
         self.waits_for_jobs = False
-        self.settings_secret = False
         seen: dict[str, str] = {}
         for name, kname in self.names.items():
             if kname in seen:
@@ -137,19 +130,10 @@ class _Builder:
     # -- the whole export --------------------------------------------------------------
 
     def build(self) -> list[dict[str, Any]]:
-        self.settings()
         workloads: list[dict[str, Any]] = []
         for name in self.exported:
             workloads.extend(self.service(self.stack.services[name]))
-        head: list[dict[str, Any]] = [
-            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": self.meta(f"{self.project}-settings"),
-             "data": self.config}
-        ]
-        if self.secret:
-            head.append(
-                {"apiVersion": "v1", "kind": "Secret", "metadata": self.meta(f"{self.project}-secrets"),
-                 "type": "Opaque", "stringData": self.secret}
-            )
+        head = self.env.objects(self.meta)
         if self.waits_for_jobs:
             head.extend(self.rbac())
         for volume in self.volumes:
@@ -159,12 +143,6 @@ class _Builder:
                           "resources": {"requests": {"storage": self.options.volume_size}}}}
             )
         return head + workloads
-
-    def settings(self) -> None:
-        self.config["ZYRON_ENV"] = self.stack.config.env
-        for key, value in flatten_settings(self.stack.config.spec.settings).items():
-            (self.secret if is_secret_key(key) else self.config)[key] = value
-        self.settings_secret = bool(self.secret)
 
     def rbac(self) -> list[dict[str, Any]]:
         name = f"{self.project}-job-waiter"
@@ -246,12 +224,7 @@ class _Builder:
             out["args"] = [_escape(a) for a in args]
         if docker.working_dir:
             out["workingDir"] = docker.working_dir
-        out["envFrom"] = [{"configMapRef": {"name": f"{self.project}-settings"}}]
-        if self.settings_secret:
-            out["envFrom"].append({"secretRef": {"name": f"{self.project}-secrets"}})
-        env = self.environment(svc)
-        if env:
-            out["env"] = env
+        out.update(self.env.container(svc))
         ports = container_ports(svc)
         if ports:
             out["ports"] = [{"name": f"{p.protocol}-{p.container}", "containerPort": p.container,
@@ -272,24 +245,6 @@ class _Builder:
             else:
                 self.notes.add(f"{svc.name}: user {docker.user!r} is not numeric; runAsUser not set")
         return out, volumes
-
-    def environment(self, svc: ResolvedService) -> list[dict[str, Any]]:
-        values: dict[str, str | None] = {**env_file_values(self.stack, svc), **own_environment(svc)}
-        out: list[dict[str, Any]] = []
-        for key, value in values.items():
-            if value is None:
-                value = self.environ.get(key)
-                if value is None:
-                    self.notes.add(f"{svc.name}: environment {key} passes through a variable that is not set; left out")
-                    continue
-            if is_secret_key(key):
-                secret_key = f"{self.names[svc.name]}.{key}"
-                self.secret[secret_key] = value
-                out.append({"name": key, "valueFrom": {"secretKeyRef": {
-                    "name": f"{self.project}-secrets", "key": secret_key}}})
-            else:
-                out.append({"name": key, "value": _escape(value)})
-        return out
 
     def mounts(self, svc: ResolvedService) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         mounts: list[dict[str, Any]] = []

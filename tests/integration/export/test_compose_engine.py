@@ -148,3 +148,31 @@ def test_exported_stack_runs_under_docker_compose(
         assert reply.read().decode().strip() == "migrated"
     env = project.run("exec", "-T", "web", "sh", "-c", "echo $GREETING")
     assert env.stdout.strip() == "price $5"
+
+
+SECRET_STACK = """
+name: exportsecret
+settings:
+  app: {database: {url: "postgresql://app:${DB_PASSWORD:?set DB_PASSWORD}@db/app"}}
+services:
+  app:
+    docker: {image: "busybox:1.36", environment: {TOKEN: "t-${API_TOKEN}", PLAIN: "a$$b"}}
+"""
+
+
+def test_secret_references_are_filled_by_compose_from_env(tmp_path: Path) -> None:
+    (tmp_path / "services.yaml").write_text(textwrap.dedent(SECRET_STACK))
+    secrets = {"DB_PASSWORD": "pw-1", "API_TOKEN": "tok-2"}
+    done = cli("export", "compose", "-o", "out/compose.yaml", cwd=tmp_path, env=secrets)
+    assert done.returncode == 0, done.stderr
+    out = tmp_path / "out"
+    assert "pw-1" not in (out / "compose.yaml").read_text()
+    # the user fills in the example as .env; compose interpolates the references from it
+    filled = (out / ".env.example").read_text().replace("API_TOKEN=", "API_TOKEN=tok-2")
+    (out / ".env").write_text(filled.replace("DB_PASSWORD=", "DB_PASSWORD=pw-1"))
+    config = compose("-f", "compose.yaml", "config", cwd=out)
+    assert config.returncode == 0, config.stderr
+    env = yaml.safe_load(config.stdout)["services"]["app"]["environment"]
+    assert env["APP_DATABASE__URL"] == "postgresql://app:pw-1@db/app"
+    assert env["TOKEN"] == "t-tok-2"
+    assert env["PLAIN"] == "a$$b"  # a literal $, which `config` prints escaped again

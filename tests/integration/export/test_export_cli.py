@@ -15,7 +15,7 @@ KUBE_VERSIONS = ("1.30", "1.37")
 STACK = """
 name: demo
 settings:
-  app: {greeting: hi, api_token: t0ken}
+  web: {greeting: hi, api_token: t0ken}
 services:
   db:
     docker:
@@ -41,8 +41,12 @@ def test_export_kubernetes_to_stdout_lists_what_is_not_exported(tmp_path: Path) 
     write_stack(tmp_path)
     done = cli("export", "kubernetes", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    kinds = [d["kind"] for d in yaml.safe_load_all(done.stdout)]
+    documents = list(yaml.safe_load_all(done.stdout))
+    kinds = [d["kind"] for d in documents]
     assert kinds.count("Deployment") == 2 and "Secret" in kinds
+    config_maps = {d["metadata"]["name"]: d["data"] for d in documents if d["kind"] == "ConfigMap"}
+    assert config_maps == {"web-settings": {"WEB_GREETING": "hi"}}  # settings.web reaches web alone
+    assert "t0ken" not in yaml.safe_dump(config_maps)
     assert "not exported" in done.stderr and "notes" in done.stderr
     assert "Traceback" not in done.stderr
 
@@ -127,3 +131,42 @@ def test_import_procfile_with_ports_and_env_file(tmp_path: Path) -> None:
     shown = cli("config", "--json", cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr
     assert "$PORT" in shown.stdout  # the shell expands it, not the loader
+
+
+SECRET_STACK = """
+name: demo
+orchestrator: {env_var: DEMO_ENV}
+settings:
+  web: {database: {url: "postgresql://demo:${DB_PASSWORD}@db/demo"}, greeting: hi}
+services:
+  web:
+    docker: {image: "nginx:1.27", environment: {UPSTREAM_TOKEN: "${UPSTREAM_TOKEN:-none}"}}
+"""
+
+
+def test_export_compose_writes_secrets_as_references_and_an_env_example(tmp_path: Path) -> None:
+    write_stack(tmp_path, SECRET_STACK)
+    secrets = {"DB_PASSWORD": "hunter2-pw", "UPSTREAM_TOKEN": "upstream-tok"}
+    done = cli("export", "compose", "-o", "deploy/compose.yaml", cwd=tmp_path, env=secrets)
+    assert done.returncode == 0, done.stderr
+    text = (tmp_path / "deploy" / "compose.yaml").read_text()
+    assert "hunter2-pw" not in text and "upstream-tok" not in text
+    env = yaml.safe_load(text)["services"]["web"]["environment"]
+    assert env == {
+        "DEMO_ENV": "dev",
+        "WEB_DATABASE__URL": "postgresql://demo:${DB_PASSWORD}@db/demo",
+        "WEB_GREETING": "hi",
+        "UPSTREAM_TOKEN": "${UPSTREAM_TOKEN:-none}",
+    }
+    example = (tmp_path / "deploy" / ".env.example").read_text()
+    assert example.splitlines()[2:] == ["DB_PASSWORD=", "UPSTREAM_TOKEN="]
+    assert "hunter2-pw" not in example
+    # an .env.example of the project's own is never overwritten
+    (tmp_path / ".env.example").write_text("# mine\nA=1\n")
+    again = cli("export", "compose", "-o", "compose.yaml", cwd=tmp_path, env=secrets)
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / ".env.example").read_text() == "# mine\nA=1\n"
+    assert "was not written by this export" in again.stderr and "DB_PASSWORD, UPSTREAM_TOKEN" in again.stderr
+    shown = cli("export", "compose", cwd=tmp_path, env=secrets)
+    assert "hunter2-pw" not in shown.stdout
+    assert "set DB_PASSWORD, UPSTREAM_TOKEN in .env next to the compose file" in shown.stderr

@@ -195,3 +195,28 @@ def test_walk_strings_applies_to_every_string_with_its_path() -> None:
     assert walk_strings(data, fn) == {"a": "X", "b": [1, "Y", {"c": "Z"}], "d": None, "e": True}
     assert seen == [("a",), ("b", 1), ("b", 2, "c")]
     assert data["a"] == "x"  # the input is not changed
+
+
+@pytest.mark.parametrize(
+    ("text", "read"),
+    [
+        ("plain", set()),
+        ("$SET and ${PORT}", {"SET", "PORT"}),
+        ("${UNSET:-${SET}}", {"UNSET", "SET"}),  # the default is taken: SET is read
+        ("${SET:-${PORT}}", {"SET"}),  # the default is not taken: PORT is not read
+        ("${SET:+${PORT}}", {"SET", "PORT"}),
+        ("${UNSET:+${PORT}}", {"UNSET"}),
+        ("$$SET", set()),  # an escaped dollar names nothing
+    ],
+)
+def test_expand_tracked_reports_the_variables_read(text: str, read: set[str]) -> None:
+    interpolator = Interpolator(ENV, Recorder())
+    value, names = interpolator.expand_tracked(text)
+    assert value == interpolator.expand(text)
+    assert names == read
+
+
+def test_referenced_names_lists_every_branch() -> None:
+    from dev_orchestrator.config.interpolate import referenced_names
+
+    assert referenced_names("postgresql://${U:-app}:${PW:?x}@$HOST/${DB:-${U}} $$NOT") == ["U", "PW", "HOST", "DB"]

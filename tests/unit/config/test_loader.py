@@ -234,3 +234,62 @@ def test_example_project_loads_in_every_env() -> None:
     prod = load(example, "prod", cwd=example, environ={"DB_PASSWORD": "p", "API_TOKEN": "t"})
     assert prod.spec.orchestrator.strict is True
     assert prod.spec.services["api"].restart == "always"
+
+
+def test_merge_keys_with_overrides_load(write: Write, load_project: Load) -> None:
+    write(
+        "services.yaml",
+        """
+        x-common: &common
+          restart: always
+          command: run
+        x-quiet: &quiet
+          restart: on-failure
+          critical: false
+        services:
+          api: {<<: *common, restart: "no"}
+          worker:
+            <<: [*common, *quiet]
+            command: work
+        """,
+    )
+    services = load_project().spec.services
+    assert (services["api"].restart, services["api"].command) == ("no", "run")
+    assert (services["worker"].restart, services["worker"].command) == ("always", "work")
+    assert services["worker"].critical is False
+
+
+def test_interpolated_depends_on_list_items(write: Write, load_project: Load) -> None:
+    write(
+        "services.yaml",
+        """
+        services:
+          db: {command: db}
+          other-db: {command: db}
+          api: {command: api, depends_on: ["${DB_HOST:-db}"]}
+        """,
+    )
+    assert list(load_project().spec.services["api"].depends_on) == ["db"]
+    config = load_project(environ={"DB_HOST": "other-db"})
+    assert list(config.spec.services["api"].depends_on) == ["other-db"]
+
+
+def test_an_uninterpolated_dependency_is_one_error(write: Write, errors: Errors) -> None:
+    write(
+        "services.yaml",
+        """
+        orchestrator: {strict: true}
+        services:
+          db: {command: db}
+          api: {command: api, depends_on: ["${DB_HOST:?set DB_HOST}"]}
+          web: {command: web, depends_on: "${WEB_DEP}"}
+        """,
+    )
+    assert errors() == [
+        "services.yaml:4:36: services.api.depends_on[0]: required variable DB_HOST is unset or empty: set DB_HOST",
+        "services.yaml:5:35: services.web.depends_on: variable WEB_DEP is not set (strict mode: set it in the "
+        "environment or .env, or give a default with ${WEB_DEP:-default})",
+    ]
+    # also when another value is invalid (the document then fails validation as well)
+    write("services.yaml", "orchestrator: {strict: true}\nservices:\n  api: {command: a, depends_on: ['${X}'], ports: [0]}\n")
+    assert [e.split(": ", 2)[1] for e in errors()] == ["services.api.depends_on[0]", "services.api.ports[0]"]

@@ -67,6 +67,7 @@ def test_flattened_settings_read_back_with_pydantic_settings(monkeypatch: pytest
 
 STACK = """
 name: app
+orchestrator: {env_var: APP_ENV}
 settings:
   api: {port: 8080, db: {url: "sqlite://"}}
 services:
@@ -148,7 +149,7 @@ def test_environment_layering(write: Write, load_project: Load, tmp_path: Path) 
     config = load_project()
     stack = resolve(config, environ={"PROCESS": "process", "PASSTHROUGH": "passed", "SHARED": "process"})
     env = stack.services["api"].env
-    assert env["ZYRON_ENV"] == "dev"
+    assert env["APP_ENV"] == "dev"
     assert env["API_PORT"] == "8080"
     assert env["API_DB__URL"] == "sqlite://"
     assert env["DOTENV_ONLY"] == "dotenv"
@@ -170,12 +171,60 @@ def test_env_file_beats_process_and_dotenv(write: Write, load_project: Load) -> 
     assert (env["X"], env["Y"]) == ("file", "process")
 
 
-def test_settings_override_process_env_and_zyron_env_is_the_loaded_env(write: Write, load_project: Load) -> None:
-    write("services.yaml", "name: app\nsettings: {app: {mode: file}}\nservices:\n  a: {command: run}\n")
+def test_settings_override_process_env_and_env_var_is_the_loaded_env(write: Write, load_project: Load) -> None:
+    write(
+        "services.yaml",
+        "name: app\norchestrator: {env_var: APP_ENV}\nsettings: {app: {mode: file}}\nservices:\n  app: {command: run}\n",
+    )
     write("config/app.staging.yaml", "settings: {app: {mode: staging}}\n")
-    stack = resolve(load_project("staging"), environ={"APP_MODE": "process", "ZYRON_ENV": "other"})
-    assert stack.services["a"].env["APP_MODE"] == "staging"
-    assert stack.services["a"].env["ZYRON_ENV"] == "staging"
+    stack = resolve(load_project("staging"), environ={"APP_MODE": "process", "APP_ENV": "other"})
+    assert stack.services["app"].env["APP_MODE"] == "staging"
+    assert stack.services["app"].env["APP_ENV"] == "staging"
+    assert stack.services["app"].stack_env == {"APP_ENV": "staging", "APP_MODE": "staging"}
+
+
+def test_the_environment_name_goes_only_where_the_stack_says(write: Write, load_project: Load) -> None:
+    write("services.yaml", "services:\n  a: {command: run}\n")
+    env = resolve(load_project(), environ={}).services["a"].env
+    assert "ZYRON_ENV" not in env and env == {}  # the tool names no project variable
+    write("services.yaml", "orchestrator: {env_var: STAGE}\nservices:\n  a: {command: run}\n")
+    assert resolve(load_project(), environ={}).services["a"].env == {"STAGE": "dev"}
+
+
+SPLIT = """
+settings:
+  backend: {database: {url: "postgresql://app@db/app"}, port: 8700}
+  visual_brain: {port: 8710}
+  frontend: {backend_url: "http://127.0.0.1:8700"}
+  shared: {region: eu}
+services:
+  backend: {command: b}
+  migrate: {command: m, settings_from: [backend, shared]}
+  visual-brain: {command: v}
+  frontend: {command: f}
+"""
+
+
+def test_settings_reach_only_their_service(write: Write, load_project: Load) -> None:
+    write("services.yaml", SPLIT)
+    stack = resolve(load_project(), environ={})
+    frontend = stack.services["frontend"].env
+    assert frontend == {"FRONTEND_BACKEND_URL": "http://127.0.0.1:8700"}
+    assert "BACKEND_DATABASE__URL" not in frontend
+    assert stack.services["backend"].env == {"BACKEND_DATABASE__URL": "postgresql://app@db/app", "BACKEND_PORT": "8700"}
+    assert stack.services["visual-brain"].env == {"VISUAL_BRAIN_PORT": "8710"}  # visual_brain is its section
+    assert stack.services["migrate"].env == {
+        "BACKEND_DATABASE__URL": "postgresql://app@db/app", "BACKEND_PORT": "8700", "SHARED_REGION": "eu",
+    }
+
+
+def test_settings_from_names_a_section_or_a_service(write: Write, errors: Callable[..., list[str]]) -> None:
+    write("services.yaml", SPLIT.replace("[backend, shared]", "[bakend, frontend, nothing]"))
+    assert errors() == [
+        'services.yaml:8:41: services.migrate.settings_from: unknown settings section "bakend" (did you mean "backend"?)',
+        'services.yaml:8:59: services.migrate.settings_from: unknown settings section "nothing" '
+        "(sections: backend, visual_brain, frontend, shared)",
+    ]
 
 
 def test_disabled_services_drop_out_with_optional_dependencies(write: Write, load_project: Load) -> None:
@@ -215,3 +264,23 @@ def test_docker_only_service_needs_docker(write: Write, load_project: Load) -> N
     with pytest.raises(UsageError, match="redis run only in Docker"):
         require_runnable(stack, {"redis"})
     require_runnable(resolve(load_project(), docker=True, environ={}), {"redis"})
+
+
+def test_sections_no_service_receives_are_known(write: Write, load_project: Load) -> None:
+    from dev_orchestrator.config.service_env import unreached_sections
+
+    write("services.yaml", SPLIT.replace("settings_from: [backend, shared]", "settings_from: [backend]"))
+    assert unreached_sections(load_project().spec) == ["shared"]
+
+
+def test_the_repository_stack_gives_each_service_its_own_settings() -> None:
+    from dev_orchestrator.config.loader import load
+
+    root = Path(__file__).resolve().parents[3]
+    stack = resolve(load(root / "services.yaml", "staging", cwd=root, environ={}), environ={})
+    frontend, migrate = stack.services["frontend"].env, stack.services["migrate"].env
+    assert "BACKEND_DATABASE__URL" not in frontend and frontend["FRONTEND_PORT"] == "8720"
+    assert migrate["BACKEND_DATABASE__URL"].startswith("postgresql+psycopg://")  # settings_from: [backend]
+    assert not any(k.startswith(("BACKEND_", "FRONTEND_")) for k in stack.services["visual-brain"].env)
+    assert {s.env["ZYRON_ENV"] for s in stack.services.values()} == {"staging"}  # orchestrator.env_var
+    assert "BACKEND_DATABASE__URL" in stack.services["backend"].secret_env  # it carries ${POSTGRES_PASSWORD}

@@ -7,11 +7,14 @@ from pathlib import Path
 import pytest
 from export_unit_support import MakeStack
 
+from dev_orchestrator.config.loader import load
+from dev_orchestrator.config.resolve import ResolvedStack, resolve
 from dev_orchestrator.errors import UsageError
 from dev_orchestrator.export.compose import export_compose
 
 STACK = """
 name: shop
+orchestrator: {env_var: SHOP_ENV}
 settings:
   api: {port: 8080}
 services:
@@ -74,7 +77,7 @@ def test_healthchecks_become_tests_inside_the_container(make_stack: MakeStack) -
 
 def test_environment_escapes_dollars_and_keeps_pass_through(make_stack: MakeStack) -> None:
     env = export_compose(make_stack(STACK)).document["services"]["api"]["environment"]
-    assert env["ZYRON_ENV"] == "dev" and env["API_PORT"] == "8080"
+    assert env["SHOP_ENV"] == "dev" and env["API_PORT"] == "8080"
     assert env["PRICE"] == "$$5"
     assert env["PASS_THROUGH"] is None
 
@@ -101,3 +104,56 @@ def test_deterministic(make_stack: MakeStack) -> None:
 def test_nothing_to_export(make_stack: MakeStack) -> None:
     with pytest.raises(UsageError):
         export_compose(make_stack("services:\n  a: {command: sleep 1}\n"))
+
+
+SECRETS = """
+name: shop
+orchestrator: {env_var: SHOP_ENV}
+settings:
+  api:
+    database: {url: "postgresql://shop:${DB_PASSWORD}@db/shop"}
+    origins: ["${API_TOKEN}"]
+    port: 8080
+  web: {title: "Shop"}
+services:
+  api:
+    docker:
+      image: shop/api
+      command: [serve, --token, "${API_TOKEN}"]
+      environment: {DSN: "pg://${DB_PASSWORD:-dev}@db", PLAIN: "$${HOME}"}
+      build: {context: ., args: {PIP_TOKEN: "${PIP_TOKEN:?set PIP_TOKEN}", PLAIN_ARG: "a$$b"}}
+  web:
+    docker: {image: shop/web}
+"""
+SECRET_ENV = {"DB_PASSWORD": "hunter2", "API_TOKEN": "tok-123", "PIP_TOKEN": "pip-456"}
+
+
+def secret_stack(tmp_path: Path) -> ResolvedStack:
+    (tmp_path / "services.yaml").write_text(SECRETS.lstrip(), encoding="utf-8")
+    loaded = load(tmp_path / "services.yaml", cwd=tmp_path, environ=SECRET_ENV)
+    return resolve(loaded, docker=True, environ=SECRET_ENV)
+
+
+def test_secret_values_become_references_not_literals(tmp_path: Path) -> None:
+    result = export_compose(secret_stack(tmp_path))
+    text = result.text()
+    for value in SECRET_ENV.values():
+        assert value not in text
+    api = result.document["services"]["api"]
+    env = api["environment"]
+    assert env["API_DATABASE__URL"] == "postgresql://shop:${DB_PASSWORD}@db/shop"  # as written, for compose
+    assert env["API_ORIGINS"] == "${API_ORIGINS}"  # built from a list: a reference of its own
+    assert env["DSN"] == "pg://${DB_PASSWORD:-dev}@db"
+    assert env["API_PORT"] == "8080" and env["PLAIN"] == "$${HOME}" and env["SHOP_ENV"] == "dev"
+    assert api["command"] == ["serve", "--token", "${API_TOKEN}"]
+    assert api["build"]["args"] == {"PIP_TOKEN": "${PIP_TOKEN:?set PIP_TOKEN}", "PLAIN_ARG": "a$$b"}
+    assert result.variables == ["API_ORIGINS", "API_TOKEN", "DB_PASSWORD", "PIP_TOKEN"]
+    example = result.env_example("compose.yaml")
+    assert example.splitlines()[2:] == ["API_ORIGINS=", "API_TOKEN=", "DB_PASSWORD=", "PIP_TOKEN="]
+    assert "hunter2" not in example
+
+
+def test_settings_reach_only_their_own_service(tmp_path: Path) -> None:
+    services = export_compose(secret_stack(tmp_path)).document["services"]
+    assert services["web"]["environment"] == {"SHOP_ENV": "dev", "WEB_TITLE": "Shop"}
+    assert not any(key.startswith("API_") for key in services["web"]["environment"])

@@ -136,3 +136,47 @@ def test_invalid_result_is_reported(tmp_path: Path) -> None:
     result = import_compose_text("services:\n  web: {image: x, ports: ['abc']}")
     with pytest.raises(ConfigError, match="would not validate"):
         result.validate({})
+
+
+def test_merge_keys_with_overrides() -> None:
+    result = import_compose_text("""
+x-common: &common
+  image: example/app:1
+  restart: always
+  environment: {MODE: web}
+x-quiet: &quiet
+  restart: on-failure
+  stop_signal: SIGINT
+services:
+  web:
+    <<: *common
+    restart: "no"
+  worker:
+    <<: [*common, *quiet]
+    command: work
+""")
+    services = result.document["services"]
+    assert services["web"]["restart"] == "no"  # the service's own key wins over the merged one
+    assert services["web"]["docker"]["image"] == "example/app:1"
+    assert services["worker"]["restart"] == "always"  # the first merged mapping wins over a later one
+    assert services["worker"]["stop_signal"] == "SIGINT"
+    result.validate({})
+
+
+def test_interpolated_depends_on_items_stay_interpolated(tmp_path: Path) -> None:
+    from dev_orchestrator.config.loader import load
+
+    result = import_compose_text("""
+services:
+  db: {image: postgres:16}
+  replica: {image: postgres:16}
+  api:
+    image: example/api
+    depends_on: ["${DB_HOST:-db}"]
+""")
+    assert result.document["services"]["api"]["depends_on"] == ["${DB_HOST:-db}"]
+    assert any("kept as a list" in n for n in result.notes)
+    result.validate({})
+    (tmp_path / "services.yaml").write_text(result.text())
+    loaded = load(tmp_path / "services.yaml", cwd=tmp_path, environ={"DB_HOST": "replica"})
+    assert list(loaded.spec.services["api"].depends_on) == ["replica"]

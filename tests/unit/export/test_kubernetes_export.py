@@ -19,6 +19,7 @@ from dev_orchestrator.export.kubevalidate import validate
 
 SHOP = """
 name: shop
+orchestrator: {env_var: SHOP_ENV}
 settings:
   api:
     port: 8080
@@ -95,21 +96,20 @@ def test_process_only_services_are_reported_not_exported(make_stack: MakeStack) 
 
 def test_settings_to_configmap_and_secrets_to_secret(make_stack: MakeStack) -> None:
     objs = objects_by(export_kubernetes(make_stack(SHOP), environ={}))
-    config = objs[("ConfigMap", "shop-settings")]["data"]
+    config = objs[("ConfigMap", "api-settings")]["data"]
     secret = objs[("Secret", "shop-secrets")]["stringData"]
-    assert config["ZYRON_ENV"] == "dev" and config["API_PORT"] == "8080"
-    assert config["API_NESTED__LEVEL"] == "3"
-    assert secret["API_DB_PASSWORD"] == "s3cret" and secret["API_NESTED__API_KEY"] == "k"
-    assert "s3cret" not in yaml.safe_dump(config) and "tok" not in yaml.safe_dump(config)
+    assert config == {"SHOP_ENV": "dev", "API_PORT": "8080", "API_NESTED__LEVEL": "3"}
+    assert secret["api.API_DB_PASSWORD"] == "s3cret" and secret["api.API_NESTED__API_KEY"] == "k"
     api = container(objs[("Deployment", "api")])
-    assert api["envFrom"] == [
-        {"configMapRef": {"name": "shop-settings"}},
-        {"secretRef": {"name": "shop-secrets"}},
-    ]
+    assert api["envFrom"] == [{"configMapRef": {"name": "api-settings"}}]
     env = {e["name"]: e for e in api["env"]}
+    assert env["API_DB_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "shop-secrets", "key": "api.API_DB_PASSWORD"}
     assert env["API_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "shop-secrets", "key": "api.API_TOKEN"}
     assert secret["api.API_TOKEN"] == "tok"
     assert env["LOG"]["value"] == "a$$(b)"  # Kubernetes would expand $(b)
+    # settings.api reaches the api alone; every service gets the environment's name
+    assert objs[("ConfigMap", "db-settings")]["data"] == {"SHOP_ENV": "dev"}
+    assert not any(k.startswith("API_") for e in container(objs[("Deployment", "db")])["env"] for k in [e["name"]])
 
 
 def test_probes_map_with_container_ports_and_timings(make_stack: MakeStack) -> None:
@@ -194,7 +194,7 @@ def test_files_one_per_object(make_stack: MakeStack) -> None:
     result = export_kubernetes(make_stack(SHOP), environ={})
     files = result.files()
     assert len(files) == len(result.objects)
-    assert "01-configmap-shop-settings.yaml" in files
+    assert "01-configmap-db-settings.yaml" in files
 
 
 def test_nothing_exportable_is_a_usage_error(make_stack: MakeStack) -> None:
@@ -261,3 +261,42 @@ def test_repository_stack_validates_strictly(env: str) -> None:
     assert validate(result.objects, list(KUBE_VERSIONS)) == []
     kinds = {o["kind"] for o in result.objects}
     assert {"Deployment", "Service", "ConfigMap"} <= kinds
+
+
+TAINTED = """
+name: shop
+settings:
+  api:
+    database: {url: "postgresql://shop:${DB_PASSWORD}@db/shop"}
+    port: 8080
+  web: {title: Shop}
+services:
+  api:
+    docker:
+      image: shop/api
+      environment: {DSN: "pg://${DB_PASSWORD}@db", MODE: web}
+  web:
+    docker: {image: shop/web}
+"""
+
+
+def test_a_value_that_interpolates_a_secret_goes_to_the_secret(tmp_path: Path) -> None:
+    (tmp_path / "services.yaml").write_text(TAINTED.lstrip())
+    environ = {"DB_PASSWORD": "hunter2"}
+    stack = resolve(load(tmp_path / "services.yaml", cwd=tmp_path, environ=environ), docker=True, environ=environ)
+    objs = objects_by(export_kubernetes(stack, environ={}))
+    assert objs[("ConfigMap", "api-settings")]["data"] == {"API_PORT": "8080"}
+    assert objs[("ConfigMap", "web-settings")]["data"] == {"WEB_TITLE": "Shop"}
+    for kind, name in objs:
+        if kind == "ConfigMap" or kind == "Deployment":
+            assert "hunter2" not in yaml.safe_dump(objs[(kind, name)])
+    secret = objs[("Secret", "shop-secrets")]["stringData"]
+    assert secret == {
+        "api.API_DATABASE__URL": "postgresql://shop:hunter2@db/shop",
+        "api.DSN": "pg://hunter2@db",
+    }
+    env = {e["name"]: e for e in container(objs[("Deployment", "api")])["env"]}
+    assert env["API_DATABASE__URL"]["valueFrom"]["secretKeyRef"]["key"] == "api.API_DATABASE__URL"
+    assert env["DSN"]["valueFrom"]["secretKeyRef"]["key"] == "api.DSN"
+    assert env["MODE"] == {"name": "MODE", "value": "web"}
+    assert "env" not in container(objs[("Deployment", "web")])
