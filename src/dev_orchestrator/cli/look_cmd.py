@@ -25,11 +25,16 @@ from .completion import service_names
 
 
 def _paths(file: Path | None) -> tuple[Path, Any]:
+    """services.yaml and the project's runtime paths (a symlinked or non-folder
+    .orchestrator or logs is refused here, exit 2, before anything reads or follows it)."""
     from ..config.locate import services_file
-    from ..state import Paths
+    from ..state import Paths, check_private_dir
 
     path = services_file(file)
-    return path, Paths(path.parent)
+    paths = Paths(path.parent)
+    check_private_dir(paths.dir, "the runtime folder")
+    check_private_dir(paths.logs, "the logs folder")
+    return path, paths
 
 
 # -- status ---------------------------------------------------------------------------------
@@ -59,7 +64,11 @@ def status(services: tuple[str, ...], file: Path | None, env: str | None, docker
         data = _offline_status(path, paths, env)
         if supervisor_alive(paths):
             # Alive (it holds its lock) but not answering: busy, not dead.
-            data["supervisor"].update(running=True, busy=str(exc), died=False)
+            from ..state import read_state
+
+            recorded = ((read_state(paths.state) or {}).get("supervisor") or {}).get("pid")
+            reason = "its request queue is full" if "queue" in exc.message else "it did not answer in time"
+            data["supervisor"].update(running=True, busy=reason, died=False, pid=recorded)
             data["orphans"] = []
     data.pop("type", None)
     if services:
@@ -282,7 +291,7 @@ def _offline_health(path: Path, paths: Any, env: str | None, docker: bool | None
     stack = resolve(load_config(path, env, quiet_warnings=True), docker=docker)
     selected = select(stack, names)
     state = read_state(paths.state)
-    alive = {n: True for n in orphans(state)}
+    alive = {n: True for n in orphans(paths, state)}
     records = (state or {}).get("services") or {}
     completed = {n for n, r in records.items() if r.get("state") == "exited" and r.get("exit_code") == 0}
     ready = {n for n, r in records.items() if n in alive and r.get("health") == "healthy"}
@@ -369,7 +378,7 @@ def ports(file: Path | None, env: str | None, docker: bool | None, as_json: bool
     loaded = load_config(file, env, quiet_warnings=as_json)
     stack = resolve(loaded, docker=docker)
     state = read_state(Paths(loaded.root).state) or {}
-    ours = {r.get("pid"): n for n, r in orphans(state).items()}
+    ours = {r.get("pid"): n for n, r in orphans(Paths(loaded.root), state).items()}
     rows: list[dict[str, Any]] = []
     for name in stack.graph.order():
         for port in stack.services[name].ports:

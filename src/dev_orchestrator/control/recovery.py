@@ -23,6 +23,7 @@ from ..state import (
     StateUnreadable,
     load_state,
     marked_processes,
+    marker,
     marker_of,
     protected_pids,
     verify,
@@ -56,9 +57,9 @@ def find_leftovers(paths: Paths) -> Leftovers:
     for name, record in ((state or {}).get("services") or {}).items():
         if not isinstance(record, dict) or record.get("container"):
             continue
-        verdict = verify(record.get("pid"), record.get("create_time"), record.get("marker"))
+        verdict = verify(record.get("pid"), record.get("create_time"), expected_marker(paths, state, name))
         if verdict.ours:
-            out.ours[name] = record
+            out.ours[name] = {**record, "marker": expected_marker(paths, state, name)}
         elif verdict.kind == "foreign":
             out.foreign[name] = verdict.reason
     # Processes recorded nowhere (killed between spawn and write, or a lost state file)
@@ -81,13 +82,27 @@ def find_leftovers(paths: Paths) -> Leftovers:
     return out
 
 
-def orphans(state: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+def expected_marker(paths: Paths, state: dict[str, Any] | None, name: str) -> str | None:
+    """The marker a process of ``name`` must carry: this project's id and the state's run.
+
+    Built from the project's folder, not read from the record: a state file copied from
+    another project (or edited) cannot make that project's processes look like ours.
+    """
+    token = (state or {}).get("run_token")
+    if not isinstance(token, str) or not token:
+        return None
+    return marker(paths.project_id, token, name)
+
+
+def orphans(paths: Paths, state: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
     """Services of the state file whose recorded process is provably still ours."""
     if not state:
         return {}
     out = {}
     for name, record in (state.get("services") or {}).items():
-        if isinstance(record, dict) and verify(record.get("pid"), record.get("create_time"), record.get("marker")).ours:
+        if isinstance(record, dict) and verify(
+            record.get("pid"), record.get("create_time"), expected_marker(paths, state, name)
+        ).ours:
             out[name] = record
     return out
 

@@ -127,6 +127,8 @@ class ControlServer:
             body = json.loads(raw)
         except ValueError as exc:
             raise BadRequest(400, f"request body is not JSON: {exc}") from None
+        except RecursionError:
+            raise BadRequest(400, "request body is nested too deeply") from None
         if not isinstance(body, dict):
             raise BadRequest(400, "request body must be a JSON object")
         return method, target, body
