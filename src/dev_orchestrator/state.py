@@ -112,6 +112,27 @@ def check_not_dir(path: Path) -> None:
                          hint=f"remove it (rm -r {path}) and run the command again")
 
 
+SUN_PATH_MAX = 107  # bytes in sockaddr_un.sun_path, less the final NUL
+
+
+@contextlib.contextmanager
+def socket_address(path: Path) -> Iterator[str]:
+    """An address for ``path`` that fits a Unix socket, even below a deep folder.
+
+    sun_path holds 107 bytes; a longer path is reached through an open handle on its
+    folder (``/proc/self/fd/N/name``), which Linux resolves like the real path.
+    """
+    text = str(path)
+    if len(os.fsencode(text)) <= SUN_PATH_MAX:
+        yield text
+        return
+    fd = os.open(path.parent, os.O_PATH | os.O_DIRECTORY)
+    try:
+        yield f"/proc/self/fd/{fd}/{path.name}"
+    finally:
+        os.close(fd)
+
+
 def new_run_token() -> str:
     """A per-supervisor token: part of every marker, recorded in state.json."""
     return secrets.token_hex(8)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import OrchestratorError, SupervisorBusy, SupervisorError, SupervisorNotRunning
-from ..state import Lock, Paths
+from ..state import Lock, Paths, socket_address
 
 SPAWN_TIMEOUT = 30.0
 CONNECT_BUSY_WAIT = 10.0
@@ -36,7 +36,8 @@ class _UnixConnection(http.client.HTTPConnection):
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             sock.settimeout(self.timeout)
             try:
-                sock.connect(str(self.socket_path))
+                with socket_address(self.socket_path) as address:
+                    sock.connect(address)
             except BlockingIOError as exc:
                 sock.close()
                 if time.monotonic() + pause >= deadline:

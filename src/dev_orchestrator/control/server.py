@@ -18,6 +18,7 @@ from typing import Any
 import h11
 
 from ..errors import OrchestratorError
+from ..state import socket_address
 from .protocol import MAX_BODY, error_reply
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,8 @@ class ControlServer:
             self.path.unlink()  # a stale socket of a dead supervisor (we hold the lock)
         old = os.umask(0o177)  # the socket is born 0600: no window for other users
         try:
-            self._server = await asyncio.start_unix_server(self._handle, path=str(self.path), backlog=BACKLOG)
+            with socket_address(self.path) as address:
+                self._server = await asyncio.start_unix_server(self._handle, path=address, backlog=BACKLOG)
         finally:
             os.umask(old)
         os.chmod(self.path, 0o600)

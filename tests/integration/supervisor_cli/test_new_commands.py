@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 from .conftest import Project
 
@@ -103,3 +104,24 @@ def test_aliases_suggestions_and_output_streams(project: Project, ports: list[in
     assert bad.returncode == 2 and 'did you mean "db"' in bad.stderr
     down = project.run("down", check=True)
     assert "stopped 1 services" in down.stdout and "supervisor exited" in down.stdout
+
+
+def test_a_project_below_a_deep_folder_gets_its_socket(tmp_path: Path) -> None:
+    """sun_path holds 107 bytes: a deeper .orchestrator/supervisor.sock still works."""
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    project = Project(deep)
+    project.write(
+        f"""
+        name: deep
+        services:
+          app:
+            command: {SLEEPER}
+        """
+    )
+    assert len(str(deep / ".orchestrator" / "supervisor.sock")) > 107
+    try:
+        project.run("start", check=True)
+        assert project.status()["supervisor"]["running"] is True
+    finally:
+        project.run("stop", check=True)
