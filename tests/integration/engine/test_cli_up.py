@@ -133,3 +133,19 @@ def test_second_ctrl_c_kills_what_ignores_the_first(project: Project) -> None:
     assert code == 0
     assert "killed" in run.stderr
     assert not [p for p in project.pids("stubborn") if alive(p)]
+
+
+def test_the_rollback_summary_shows_wall_time_not_the_sum_of_parallel_stops(project: Project) -> None:
+    # three independent services that each take their whole 1 s grace to stop, stopped in parallel
+    ports = [project.port() for _ in range(4)]
+    services = {
+        f"slow{i}": project.server(f"slow{i}", ports[i], "--ignore-term", stop_grace_period="1s") for i in range(3)
+    }
+    services["broken"] = {**project.server("broken", ports[3], "--delay", 0.2, "--exit", 7),
+                          "depends_on": list(services)}
+    project.write(services)
+    run = UpRun(project.up())
+    assert run.finish() == 1, run.stderr
+    line = next(ln for ln in run.stderr.splitlines() if "rolled back: stopped" in ln)
+    took = float(line.split("(")[1].split("s)")[0])
+    assert 1.0 <= took < 2.5, line  # the sum would be at least 3 s
