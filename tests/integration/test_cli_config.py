@@ -433,3 +433,31 @@ def test_config_masks_values_that_interpolate_a_secret(tmp_path: Path) -> None:
     assert document["services"]["api"]["environment"] == {"DSN": "******", "MODE": "web"}
     shown = run("config", "--env", "prod", "--show-secrets", cwd=tmp_path, env=secret)
     assert "postgresql+psycopg://shop:correct-horse-battery@db/shop" in shown.stdout
+
+
+def test_validate_runs_the_checks_start_runs_and_reports_every_missing_variable(tmp_path: Path) -> None:
+    write(tmp_path, "services.yaml", """
+        name: cv
+        services:
+          db:
+            command: [sleep, "100"]
+          api:
+            command: [sleep, "100"]
+            environment:
+              URL: "${DB_PASSWORD:?}@${DB_HOST:?}"
+              OTHER: "${THIRD:?set THIRD}"
+            depends_on:
+              db: {condition: service_healthy}
+        """)
+    env = {k: v for k, v in os.environ.items() if k not in ("DB_PASSWORD", "DB_HOST", "THIRD")}
+    proc = run("config", "validate", cwd=tmp_path, env=env)
+    assert proc.returncode == 2
+    for name in ("DB_PASSWORD", "DB_HOST", "THIRD"):
+        assert f"required variable {name} is unset" in proc.stderr, proc.stderr
+    assert "3 errors in the configuration" in proc.stderr
+    text = (tmp_path / "services.yaml").read_text()
+    (tmp_path / "services.yaml").write_text("\n".join(
+        line for line in text.splitlines() if "URL" not in line and "OTHER" not in line and "environment" not in line))
+    proc = run("config", "validate", cwd=tmp_path, env=env)
+    assert proc.returncode == 2
+    assert '"db" has no healthcheck, so service_healthy can never hold' in proc.stderr

@@ -58,9 +58,18 @@ def config(
 @common_options
 def validate(file: Path | None, env: str | None, docker: bool | None) -> None:
     """Check the configuration; exit 2 with every error found."""
+    from ..config.resolve import require_runnable, resolve
     from ..config.service_env import unreached_sections
+    from ..errors import UsageError
 
     loaded = load_config(file, env)
+    # Every check that start runs: resolving finds dependency conditions that can never
+    # hold (service_healthy on a service without a healthcheck) and missing env files.
+    stack = resolve(loaded, docker=docker)
+    try:
+        require_runnable(stack, set(stack.services))
+    except UsageError as exc:
+        print_warning(f"{exc.message} ({exc.hint})" if exc.hint else exc.message)
     for section in unreached_sections(loaded.spec):
         where = loaded.location("settings", section)
         print_warning(

@@ -16,7 +16,14 @@ _OPERATORS = (":-", ":?", ":+", "-", "?", "+")
 
 
 class InterpolationError(ValueError):
-    """A `${...}` expression is malformed or a required variable is missing."""
+    """A `${...}` expression is malformed or required variables are missing.
+
+    ``messages`` holds every problem of one value (``${A:?}@${B:?}`` reports both).
+    """
+
+    def __init__(self, message: str, messages: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.messages = messages or [message]
 
 
 class Interpolator:
@@ -30,6 +37,7 @@ class Interpolator:
         self.env = env
         self.on_missing = on_missing
         self._read: set[str] = set()
+        self._problems: list[str] = []
 
     def expand(self, text: str) -> str:
         out, _ = self.expand_tracked(text)
@@ -43,7 +51,12 @@ class Interpolator:
         tell whether a value carries a secret.
         """
         self._read = set()
+        self._problems: list[str] = []
         out, _ = self._expand(text, 0, stop_at_brace=False, active=True)
+        if self._problems:
+            # Every missing variable of the value at once, not only the first.
+            problems = list(dict.fromkeys(self._problems))
+            raise InterpolationError("; ".join(problems), problems)
         return out, frozenset(self._read)
 
     def _expand(
@@ -119,9 +132,10 @@ class Interpolator:
         else:  # "?"
             if not is_set:
                 state = "unset or empty" if empty_counts else "unset"
-                raise InterpolationError(
+                self._problems.append(
                     f"required variable {name} is {state}: {word or 'set it in the environment or .env'}"
                 )
+                return "", end + 1
             result = value
         return result or "", end + 1
 
@@ -129,7 +143,11 @@ class Interpolator:
         self._read.add(name)
         value = self.env.get(name)
         if value is None:
-            return self.on_missing(name)
+            try:
+                return self.on_missing(name)
+            except InterpolationError as exc:
+                self._problems.append(str(exc))
+                return ""
         return value
 
 

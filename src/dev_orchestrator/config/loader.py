@@ -328,7 +328,8 @@ def _interpolate(
         try:
             expanded, read = interpolator.expand_tracked(value)
         except InterpolationError as exc:
-            diagnostics.append(Diagnostic(str(exc), dotted(path), source.values.get(path)))
+            for message in exc.messages:
+                diagnostics.append(Diagnostic(message, dotted(path), source.values.get(path)))
             bad_paths.add(path)
             return value
         if any(is_secret_variable(name, declared) for name in read):

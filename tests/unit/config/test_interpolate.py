@@ -220,3 +220,13 @@ def test_referenced_names_lists_every_branch() -> None:
     from dev_orchestrator.config.interpolate import referenced_names
 
     assert referenced_names("postgresql://${U:-app}:${PW:?x}@$HOST/${DB:-${U}} $$NOT") == ["U", "PW", "HOST", "DB"]
+
+
+def test_every_required_variable_of_one_value_is_reported() -> None:
+    interpolator = Interpolator({"SET": "x"}, lambda name: "")
+    with pytest.raises(InterpolationError) as caught:
+        interpolator.expand("${A:?}@${SET}/${B?need B}")
+    assert caught.value.messages == [
+        "required variable A is unset or empty: set it in the environment or .env",
+        "required variable B is unset: need B",
+    ]
