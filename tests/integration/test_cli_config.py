@@ -147,8 +147,8 @@ def test_unknown_env_lists_the_environments(project: Path) -> None:
     )
 
 
-def test_zyron_env_selects_the_environment(project: Path) -> None:
-    result = run("config", "validate", cwd=project, env={"ZYRON_ENV": "staging"})
+def test_the_shell_selects_the_environment(project: Path) -> None:
+    result = run("config", "validate", cwd=project, env={"DEV_ORCHESTRATOR_ENV": "staging"})
     assert "env staging" in result.stdout
 
 

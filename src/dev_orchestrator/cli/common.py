@@ -37,7 +37,8 @@ def _common(fn: F, file_flags: tuple[str, ...]) -> F:
         "env",
         default=None,
         metavar="NAME",
-        help="Environment overlay: config/<project>.<NAME>.yaml (default $ZYRON_ENV, else dev).",
+        help="Environment overlay: config/<project>.<NAME>.yaml (default $DEV_ORCHESTRATOR_ENV, "
+        "else the variable the stack names in orchestrator.env_var, else dev).",
     )
     @click.option(
         "--docker/--no-docker",

@@ -68,9 +68,12 @@ def start(services: tuple[str, ...], file: Path | None, env: str | None, docker:
     from ..control.client import Client, ensure_supervisor
     from .selection import select
 
+    from ..config.loader import env_from_environ
+    from ..config.source import parse_file
+
     began = time.monotonic()
-    explicit_env = env is not None or bool(os.environ.get("ZYRON_ENV"))
-    _, paths = _paths(file)
+    path, paths = _paths(file)
+    explicit_env = env is not None or env_from_environ(parse_file(path).data, os.environ) is not None
     # A running supervisor keeps its env and runtime unless they are given again.
     info = Client(paths).ping() if paths.socket.exists() else None
     effective_docker = docker

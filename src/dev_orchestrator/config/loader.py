@@ -64,6 +64,22 @@ def project_name(data: Mapping[str, Any], root: Path) -> str:
     return slug or "stack"
 
 
+ENV_VARIABLE = "DEV_ORCHESTRATOR_ENV"
+
+
+def env_from_environ(data: Mapping[str, Any], environ: Mapping[str, str]) -> str | None:
+    """The environment named by the shell: $DEV_ORCHESTRATOR_ENV, else the variable the
+    stack names in ``orchestrator.env_var`` (the Zyron stack: $ZYRON_ENV); None if neither."""
+    value = environ.get(ENV_VARIABLE)
+    if value:
+        return value
+    orchestrator = data.get("orchestrator")
+    name = orchestrator.get("env_var") if isinstance(orchestrator, Mapping) else None
+    if isinstance(name, str) and name and environ.get(name):
+        return environ[name]
+    return None
+
+
 def available_envs(root: Path, project: str) -> list[str]:
     folder = root / "config"
     prefix = f"{project}."
@@ -110,8 +126,9 @@ def load(
 
     base = parse_file(file, _display(file, cwd))
     project = project_name(base.data, root)
-    explicit_env = env is not None or bool(environ.get("ZYRON_ENV"))
-    env = env or environ.get("ZYRON_ENV") or DEFAULT_ENV
+    chosen = env_from_environ(base.data, environ)
+    explicit_env = env is not None or chosen is not None
+    env = env or chosen or DEFAULT_ENV
     if not re.fullmatch(r"[A-Za-z0-9_-]+", env):
         raise UsageError(f'invalid environment name "{env}" (use letters, digits, - and _)')
 

@@ -33,7 +33,7 @@ class Imported:
 
     def validate(self, variables: Mapping[str, str] | None = None) -> None:
         """Load the document like any services.yaml; raise ConfigError if it does not validate."""
-        environ = {k: v for k, v in (os.environ if variables is None else variables).items() if k != "ZYRON_ENV"}
+        environ = {k: v for k, v in (os.environ if variables is None else variables).items() if k != "DEV_ORCHESTRATOR_ENV"}
         with tempfile.TemporaryDirectory(prefix="dev-orchestrator-import-") as folder:
             path = Path(folder) / SERVICES_FILE
             path.write_text(self.text(), encoding="utf-8")

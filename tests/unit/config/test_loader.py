@@ -47,10 +47,19 @@ def test_default_env_is_dev(write: Write, load_project: Load) -> None:
     assert config.spec.settings["api"]["env"] == "dev"
 
 
-def test_zyron_env_picks_the_environment(write: Write, load_project: Load) -> None:
+def test_the_shell_picks_the_environment(write: Write, load_project: Load) -> None:
     layered(write)
-    assert load_project(environ={"ZYRON_ENV": "staging"}).env == "staging"
-    assert load_project("dev", environ={"ZYRON_ENV": "staging"}).env == "dev"  # --env wins
+    assert load_project(environ={"DEV_ORCHESTRATOR_ENV": "staging"}).env == "staging"
+    assert load_project("dev", environ={"DEV_ORCHESTRATOR_ENV": "staging"}).env == "dev"  # --env wins
+    # the tool names no project's variable of its own
+    assert load_project(environ={"ZYRON_ENV": "staging"}).env == "dev"
+
+
+def test_the_stacks_env_var_picks_the_environment_too(write: Write, load_project: Load) -> None:
+    layered(write)
+    write("services.yaml", LAYERED + "orchestrator:\n  env_var: APP_ENV\n")
+    assert load_project(environ={"APP_ENV": "staging"}).env == "staging"
+    assert load_project(environ={"APP_ENV": "staging", "DEV_ORCHESTRATOR_ENV": "dev"}).env == "dev"
 
 
 def test_locations_name_the_file_of_the_winning_value(write: Write, load_project: Load) -> None:
