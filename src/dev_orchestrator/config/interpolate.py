@@ -51,7 +51,7 @@ class Interpolator:
         tell whether a value carries a secret.
         """
         self._read = set()
-        self._problems: list[str] = []
+        self._problems = []
         out, _ = self._expand(text, 0, stop_at_brace=False, active=True)
         if self._problems:
             # Every missing variable of the value at once, not only the first.

@@ -179,18 +179,40 @@ class Probe(Model):
         return f"log /{self.log}/"
 
 
-class HealthCheck(Probe):
-    """A service's healthcheck: a probe plus timings, and an optional deep probe."""
+STARTUP_INTERVAL = 2.0  # start-up probing is capped here unless start_interval says otherwise
+STARTUP_RETRIES = 15  # start-up intervals before giving up, unless retries says otherwise
 
-    interval: Duration = 2.0
+
+class HealthCheck(Probe):
+    """A service's healthcheck: a probe plus timings, and an optional deep probe.
+
+    Start-up probes fast (10 ms, then 5% of the time waited so far) up to
+    ``start_interval`` and gives up after ``start_period`` + retries x start_interval.
+    Once healthy, liveness probes every ``interval`` (compose's meaning) and reports
+    unhealthy after ``retries`` failures in a row.
+    """
+
+    interval: Duration = Field(10.0, description="between liveness probes once healthy (default 10s)")
     timeout: Duration | None = 2.0
-    retries: int = Field(15, ge=1)
+    retries: int = Field(3, ge=1, description="failures in a row that make a healthy service unhealthy "
+                                             "(default 3); also the start-up intervals allowed (default 15)")
     start_period: Duration = 0.0
+    start_interval: Duration | None = Field(
+        None, description="the longest pause between start-up probes (default: interval, at most 2s)")
     deep: Probe | None = None
+
+    def startup_interval(self) -> float:
+        """The cap of start-up polling: start_interval, else interval up to 2 s."""
+        if self.start_interval is not None:
+            return self.start_interval
+        return min(self.interval, STARTUP_INTERVAL)
+
+    def startup_retries(self) -> int:
+        return self.retries if "retries" in self.model_fields_set else STARTUP_RETRIES
 
     def startup_deadline(self) -> float:
         """Seconds a service may take to become healthy before start-up fails."""
-        return self.start_period + self.retries * self.interval
+        return self.start_period + self.startup_retries() * self.startup_interval()
 
 
 class BuildSpec(Model):

@@ -1,10 +1,11 @@
 """Start-up readiness and liveness loops for one running service.
 
 Start-up polls fast: every 10 ms at first, then every 5% of the time spent waiting so far
-(at most ``interval``), so readiness is seen within a twentieth of the start-up time
-while a slow service costs few probes; log probes are event-driven (the log sink calls back on
-the first matching line). Liveness probes every ``interval`` and reports after
-``retries`` failures in a row.
+(at most ``start_interval``, by default ``interval`` up to 2 s), so readiness is seen
+within a twentieth of the start-up time while a slow service costs few probes; log
+probes are event-driven (the log sink calls back on the first matching line). Once
+healthy, liveness probes every ``interval`` (default 10 s) and reports after ``retries``
+failures in a row (default 3), so a healthy stack's logs are not full of probes.
 """
 
 from __future__ import annotations
@@ -68,7 +69,13 @@ class Prober:
 
     @property
     def interval(self) -> float:
+        """Between liveness probes once healthy."""
         return 1.0 if self.check == "docker" else self.check.interval
+
+    @property
+    def startup_interval(self) -> float:
+        """The longest pause between start-up probes."""
+        return 1.0 if self.check == "docker" else self.check.startup_interval()
 
     @property
     def retries(self) -> int:
@@ -108,7 +115,7 @@ class Prober:
             left = limit - waited
             if left <= 0:
                 return ProbeResult(False, result.latency_ms, f"not healthy within {limit:g}s: {result.detail}")
-            delay = min(max(FIRST_DELAY, waited * PACE), self.interval)
+            delay = min(max(FIRST_DELAY, waited * PACE), self.startup_interval)
             await asyncio.sleep(min(delay, left))
 
     async def _log_ready(self, pattern: str, limit: float) -> ProbeResult:

@@ -118,7 +118,7 @@ def test_probes_map_with_container_ports_and_timings(make_stack: MakeStack) -> N
     api = container(objs[("Deployment", "api")])
     assert api["readinessProbe"]["httpGet"] == {"path": "/health?full=1", "port": 8080}
     assert api["livenessProbe"]["periodSeconds"] == 2  # 1.5s rounds up
-    assert api["livenessProbe"]["failureThreshold"] == 15
+    assert api["livenessProbe"]["failureThreshold"] == 3  # compose and kubernetes: 3 failures in a row
     assert "startupProbe" not in api
     assert any("deep probe" in n for n in result.notes)
     db = container(objs[("Deployment", "db")])
