@@ -52,6 +52,7 @@ class Supervisor:
         self.op_lock = asyncio.Lock()
         self._dirty = asyncio.Event()
         self.usage = Usage()
+        self._container_stats: Any = None
         self.environ: dict[str, str] = dict(os.environ)
         # What each running instance was started from (plan.fingerprint), by service.
         self.fingerprints: dict[str, dict[str, Any]] = {}
@@ -234,6 +235,13 @@ class Supervisor:
             record["watch"] = False
         data["config_problem"] = self._desired_problem
         self.usage.fill(data["services"])
+        docker: Any = self.engine.started_backend("docker")
+        if docker is not None and any(r.get("container") for r in data["services"].values()):
+            from ..backends.docker_stats import ContainerStats
+
+            if self._container_stats is None:
+                self._container_stats = ContainerStats()
+            await self._container_stats.fill(docker.client.api, data["services"])
         return data
 
     def _names(self, names: list[str], stack: Any = None) -> list[str]:

@@ -151,6 +151,10 @@ class Engine:
         if name in self.status and not self.is_active(name):
             self.status[name] = self.status[name].evolve(restarts=0, gave_up=False)
 
+    def started_backend(self, runtime: str) -> Backend | None:
+        """The backend of ``runtime`` if one was made (never makes one)."""
+        return self._backends.get(runtime)
+
     def backend(self, runtime: str) -> Backend:
         if runtime not in self._backends:
             if runtime == "process":

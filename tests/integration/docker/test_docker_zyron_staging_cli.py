@@ -93,6 +93,10 @@ def test_staging_with_docker_through_the_supervisor(
         assert "docker" in table and status["services"]["redis"]["container"][:12] in table
         assert "IMAGE" in table and redis_image in table
         assert status["services"]["redis"]["image"] == redis_image
+        # containers have CPU and memory too (Docker's stats), like processes
+        again = json.loads(cli("status", "--json").stdout)["services"]["postgres"]
+        assert isinstance(again["rss_bytes"], int) and again["rss_bytes"] > 1_000_000
+        assert isinstance(again["cpu_percent"], float)
 
         with httpx.Client(timeout=15) as client:
             job = client.post(f"http://127.0.0.1:{be}/api/jobs", data={"kind": "thumbnail"},
