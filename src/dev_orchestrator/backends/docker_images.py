@@ -84,6 +84,26 @@ def _build_sync(client: docker.DockerClient, stack: ResolvedStack, svc: Resolved
             raise ImageProblem(f"{svc.name}: building {tag} failed: {str(item['error']).strip()}\n{tail}".rstrip())
 
 
+def image_variables(stack: ResolvedStack, service: str) -> tuple[str, list[str]] | None:
+    """Where the service's image is chosen and the variables that choose it, if any.
+
+    The files say it as written: ``image: ${POSTGRES_IMAGE:-postgres:16-alpine}`` names
+    POSTGRES_IMAGE. Read back from the value's place, only when an image is missing.
+    """
+    from ..config.interpolate import referenced_names
+
+    place = stack.config.location("services", service, "docker", "image")
+    if place is None:
+        return None
+    path = Path(place.file) if Path(place.file).is_absolute() else stack.root / place.file
+    try:
+        line = path.read_text(encoding="utf-8").splitlines()[place.line - 1]
+    except (OSError, IndexError, UnicodeDecodeError):
+        return None
+    names = referenced_names(line[place.column - 1:])
+    return (str(place), names) if names else None
+
+
 async def _image_for(
     client: docker.DockerClient, stack: ResolvedStack, svc: ResolvedService, call: Call,
     pulls: dict[str, asyncio.Future[None]],
@@ -109,9 +129,16 @@ async def _image_for(
             await asyncio.shield(pulls[tag])
         except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
             state = "not available locally and" if local is None else "present locally, but with pull: always it"
+            hints = [f"build it: docker build -t {tag} ...", f"or add a {where}.build section"]
+            chooser = image_variables(stack, svc.name)
+            if chooser:
+                place, names = chooser
+                hints.append(f"or choose another image: {where}.image ({place}) is read from "
+                             f"{' and '.join(names)}; set {names[0]}=IMAGE in the environment or .env")
+            else:
+                hints.append(f"or fix {where}.image")
             raise ImageProblem(
-                f'{svc.name}: image "{tag}" is {state} cannot be pulled: {_explain(exc)}',
-                f"build it (docker build -t {tag} ...), add a {where}.build section, or fix {where}.image",
+                f'{svc.name}: image "{tag}" is {state} cannot be pulled: {_explain(exc)}', "\n".join(hints),
             ) from exc
         local = await _inspect(client, tag, call)
     if local is None:

@@ -77,8 +77,8 @@ def print_error(message: str, *, hint: str | None = None) -> None:
     click.echo(f"{mark} {lines[0]}", err=True)
     for line in lines[1:]:
         click.echo(line, err=True)
-    if hint:
-        click.echo(f"  hint: {hint}", err=True)
+    for line in (hint or "").splitlines():
+        click.echo(f"  hint: {line}", err=True)
 
 
 def print_warning(message: str) -> None:

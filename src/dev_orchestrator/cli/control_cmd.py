@@ -64,12 +64,11 @@ def start(services: tuple[str, ...], file: Path | None, env: str | None, docker:
     """Start services in the background supervisor; return once they are healthy."""
     import os
 
+    from ..config.loader import env_from_environ
     from ..config.resolve import require_runnable, resolve
+    from ..config.source import parse_file
     from ..control.client import Client, ensure_supervisor
     from .selection import select
-
-    from ..config.loader import env_from_environ
-    from ..config.source import parse_file
 
     began = time.monotonic()
     path, paths = _paths(file)
