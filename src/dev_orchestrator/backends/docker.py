@@ -41,11 +41,12 @@ import requests.exceptions
 
 from ..errors import BackendError, DockerUnavailableError
 from .base import ExecResult, ExitStatus, StopResult
-from .docker_images import ensure_images
+from .docker_images import ImageProblem, ensure_images
 from .docker_spec import (
     LABEL_HASH,
     LABEL_SERVICE,
     ContainerPlan,
+    image_of,
     network_name,
     plan_container,
     project_filter,
@@ -312,6 +313,29 @@ class DockerBackend:
         for name, plan in plans.items():
             self._plans[name] = plan.with_image_id(image_ids[name])
         await self._ensure_network()
+
+    async def rebuild(self, service: ResolvedService, sink: LogSink) -> str:
+        """Build the service's image again (a watched file changed); the running container
+        is left as it is, so a failed build changes nothing. Returns the new image id."""
+        from .docker_images import _build_sync
+
+        await self._connect()
+        assert self._client is not None
+        tag = image_of(self.project, service)
+        sink.note(f"building {tag}")
+        lines: list[str] = []
+        try:
+            await call(_build_sync, self.client, self.stack, service, tag, lines)
+        except ImageProblem as exc:
+            sink.feed(("\n".join(lines) + "\n").encode())
+            sink.note(f"build failed: {exc.message.splitlines()[0]}")
+            raise BackendError(exc.message, hint="fix the build; the old container keeps running") from exc
+        except docker.errors.APIError as exc:
+            raise _api_error(service.name, "build", exc) from exc
+        sink.feed(("\n".join(lines) + "\n").encode())
+        info = await call(self.client.api.inspect_image, tag)
+        sink.note(f"built {tag} ({str(info['Id'])[7:19]})")
+        return str(info["Id"])
 
     async def _ensure_network(self) -> None:
         name = network_name(self.project)

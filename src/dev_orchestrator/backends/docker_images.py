@@ -56,7 +56,9 @@ async def _pull(client: docker.DockerClient, tag: str, call: Call) -> None:
     await call(client.api.pull, repo, tag=version or "latest")
 
 
-def _build_sync(client: docker.DockerClient, stack: ResolvedStack, svc: ResolvedService, tag: str) -> None:
+def _build_sync(client: docker.DockerClient, stack: ResolvedStack, svc: ResolvedService, tag: str,
+                output: list[str] | None = None) -> None:
+    """Build ``tag`` from the service's build section; ``output`` collects the build's lines."""
     spec = svc.docker
     assert spec is not None and spec.build is not None
     build = spec.build
@@ -71,7 +73,7 @@ def _build_sync(client: docker.DockerClient, stack: ResolvedStack, svc: Resolved
             f"{svc.name}: Dockerfile {Path(context / build.dockerfile)} does not exist",
             f"fix services.{svc.name}.docker.build.dockerfile (relative to the build context)",
         )
-    output: list[str] = []
+    output = [] if output is None else output
     stream = client.api.build(
         path=str(context), dockerfile=build.dockerfile, tag=tag, buildargs=dict(build.args),
         target=build.target, labels=project_labels(stack.project), rm=True, decode=True,

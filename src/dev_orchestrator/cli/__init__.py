@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "exec": "exec_cmd:exec_",
     "run": "exec_cmd:run",
     "init": "init_cmd:init",
+    "watch": "watch_cmd:watch",
 }
 # compose's names for the same commands, shown in --help
 ALIASES: dict[str, str] = {"down": "stop", "ps": "status"}

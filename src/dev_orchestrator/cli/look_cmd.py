@@ -83,7 +83,7 @@ def status(services: tuple[str, ...], file: Path | None, env: str | None, docker
             "services": {
                 name: {k: record.get(k) for k in ("state", "health", "runtime", "pid", "container", "image",
                                                    "started_at", "restarts", "exit_code", "ports", "cpu_percent",
-                                                   "rss_bytes", "detail", "drift")}
+                                                   "rss_bytes", "detail", "drift", "watch")}
                 for name, record in data["services"].items()
             },
         }
@@ -194,6 +194,9 @@ def _print_status(data: dict[str, Any]) -> None:
     images = any(r.get("image") for r in data["services"].values())
     if images:
         header.append("IMAGE")
+    watching = any(r.get("watch") for r in data["services"].values())
+    if watching:
+        header.append("WATCH")
     rows = []
     order = data.get("order") or list(data["services"])
     for name in order:
@@ -206,7 +209,7 @@ def _print_status(data: dict[str, Any]) -> None:
             _age(r.get("started_at")) if running else "-", str(r.get("restarts", 0)),
             ",".join(str(p) for p in r.get("ports") or []) or "-",
             f"{cpu:.1f}%" if cpu is not None else "-", _mem(r.get("rss_bytes")),
-        ] + ([r.get("image") or "-"] if images else []))
+        ] + ([r.get("image") or "-"] if images else []) + (["watching" if r.get("watch") else "-"] if watching else []))
     widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(header)]
     click.echo("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip())
     for row in rows:

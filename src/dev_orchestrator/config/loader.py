@@ -189,6 +189,7 @@ def load(
         _drop_uninterpolated(dependencies, merged, bad_paths)
         diagnostics.extend(graph_diagnostics(dependencies, enabled, locations))
         diagnostics.extend(_container_diagnostics(spec, values))
+        diagnostics.extend(_develop_diagnostics(spec, values))
         diagnostics.extend(settings_from_diagnostics(spec, values))
     else:
         # Validation failed elsewhere: still report unknown services and cycles now,
@@ -246,6 +247,24 @@ def _container_diagnostics(spec: models.StackFile, values: Mapping[PathKey, Loca
         else:
             continue
         out.append(Diagnostic(message, "orchestrator.containers", values.get(("orchestrator", "containers", i))))
+    return out
+
+
+def _develop_diagnostics(spec: models.StackFile, values: Mapping[PathKey, Location]) -> list[Diagnostic]:
+    """``develop.watch`` checks that need the rest of the service (its docker: section)."""
+    from .develop import rule_diagnostics
+
+    out = []
+    for name, service in spec.services.items():
+        if service.develop is None:
+            continue
+        container = service.docker is not None and service.command is None
+        has_build = service.docker is not None and service.docker.build is not None
+        for problem in rule_diagnostics(name, service.develop, container=container, has_build=has_build):
+            index = int(problem.path.split("[", 1)[1].split("]", 1)[0])
+            field_name = problem.path.rsplit(".", 1)[1]
+            where = values.get(("services", name, "develop", "watch", index, field_name))
+            out.append(Diagnostic(problem.message, problem.path, where))
     return out
 
 

@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from .develop import Develop
 from .types import Duration, Port, RestartText, SignalName
 
 SERVICE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
@@ -297,6 +298,7 @@ class Service(Model):
     docker: DockerSpec | None = None
     enabled: bool = True
     gpus: int | None = Field(None, ge=0)
+    develop: Develop | None = None
     settings_from: PathList = Field(
         default_factory=list,
         description="settings sections this service receives besides its own settings.<service> "

@@ -29,7 +29,7 @@ import psutil
 from ..errors import OrchestratorError, UsageError
 from ..state import Lock, Paths, boot_time, marker, new_run_token, write_state
 from . import protocol
-from .requests import ApplyBody, HealthBody, RestartBody, StartBody, StopBody, parse
+from .requests import ApplyBody, HealthBody, RestartBody, StartBody, StopBody, WatchingBody, parse
 from .server import ControlServer
 from .usage import Usage
 
@@ -59,6 +59,9 @@ class Supervisor:
         self._desired: tuple[float, Any] | None = None  # (files' mtime, stack) for drift
         self._desired_problem: str | None = None
         self._idle: asyncio.Task[None] | None = None
+        # watchers: pid -> (create time, services) of `watch` commands; watching_here: start --watch
+        self.watchers: dict[int, tuple[float, set[str]]] = {}
+        self.watching_here: set[str] = set()
         self._config_mtime = self._mtime()
         self.token = new_run_token()
         self.marker_prefix = f"{paths.project_id}:{self.token}"
@@ -228,11 +231,12 @@ class Supervisor:
                     data["services"][name]["log_problem"] = problem
         data["problems"] = problems
         drift = self.drift()
+        watched = self.watched()
         for name, record in data["services"].items():
             # JSON: the field names; the text table shows the full reasons (drift_detail)
             record["drift"] = [reason.split(" ", 1)[0] for reason in drift.get(name, ())]
             record["drift_detail"] = list(drift.get(name, ()))
-            record["watch"] = False
+            record["watch"] = name in watched
         data["config_problem"] = self._desired_problem
         self.usage.fill(data["services"])
         docker: Any = self.engine.started_backend("docker")
@@ -315,7 +319,41 @@ class Supervisor:
         """Each named service ends running its current definition (all when none named)."""
         request = parse(RestartBody, body)
         return await self._apply(request.services, timeout=request.timeout, environ=request.environ,
-                                 restart=True)
+                                 restart=True, rebuild=request.rebuild)
+
+    async def h_watching(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A `watch` command registers what it watches, for `status` (its pid proves it lives)."""
+        request = parse(WatchingBody, body)
+        names = self._names(request.services)
+        if names:
+            self.watchers[request.pid] = (psutil.Process(request.pid).create_time(), set(names))
+        else:
+            self.watchers.pop(request.pid, None)
+        return {"type": "result", "ok": True}
+
+    def watched(self) -> set[str]:
+        out: set[str] = set(self.watching_here)
+        for pid, (created, names) in list(self.watchers.items()):
+            try:
+                alive = abs(psutil.Process(pid).create_time() - created) < 0.05
+            except psutil.Error:
+                alive = False
+            if alive:
+                out |= names
+            else:
+                del self.watchers[pid]
+        return out
+
+    async def _rebuild(self, names: list[str]) -> None:
+        from ..errors import UsageError
+
+        for name in names:
+            svc = self.stack.services[name]
+            if svc.runtime != "docker" or svc.docker is None or svc.docker.build is None:
+                raise UsageError(f"{name} has no image to build (it needs a docker: section with build: "
+                                 "and to run in Docker)", hint="use restart for a local process")
+            backend: Any = self.engine.backend("docker")
+            await backend.rebuild(svc, self.engine.sink(name))
 
     def _plan(self, stack: Any, names: list[str], environ: dict[str, str], restart: bool) -> Any:
         from ..plan import plan as make_plan
@@ -328,7 +366,7 @@ class Supervisor:
 
     async def _apply(self, names: list[str], *, timeout: float | None, environ: dict[str, str] | None,
                      dry_run: bool = False, env: str | None = None, docker: Any = "same",
-                     restart: bool = False) -> Any:
+                     restart: bool = False, rebuild: bool = False) -> Any:
         from .reconcile import apply
 
         # Load before anything changes: a config error leaves the stack as it is (exit 2).
@@ -342,6 +380,9 @@ class Supervisor:
                     "env": stack.config.env, "docker": stack.docker}
 
         async def operation(send: Any) -> dict[str, Any]:
+            if rebuild:
+                # Before anything stops: a failed build leaves the running container alone.
+                await self._rebuild(names or list(stack.graph.deps))
             plan = self._plan(stack, names, environ, restart)  # under the operation lock
             send({"type": "plan", **plan.to_json(), "env": stack.config.env, "docker": stack.docker})
             self.environ = environ
@@ -420,6 +461,7 @@ class Supervisor:
             ("POST", "/v1/stop"): self.h_stop,
             ("POST", "/v1/restart"): self.h_restart,
             ("POST", "/v1/apply"): self.h_apply,
+            ("POST", "/v1/watching"): self.h_watching,
             ("POST", "/v1/health"): self.h_health,
         }
         server = ControlServer(self.paths.socket, routes)

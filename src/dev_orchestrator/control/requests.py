@@ -36,6 +36,14 @@ class StopBody(Names):
 class RestartBody(Names):
     timeout: float | None = Field(None, gt=0, le=MAX_SECONDS)
     environ: dict[str, str] | None = None
+    rebuild: bool = False  # build the containers' images again first (a failed build changes nothing)
+
+
+class WatchingBody(Request):
+    """A watcher says which services it watches (an empty list: it stopped)."""
+
+    services: list[str] = Field(default_factory=list, max_length=10_000)
+    pid: int = Field(gt=1)
 
 
 class HealthBody(Names):
