@@ -146,7 +146,7 @@ def test_dev_stack_end_to_end(stack: Stack) -> None:
 
     proc = stack.run("stop")
     assert proc.returncode == 0, proc.stderr
-    assert "supervisor exited" in proc.stderr
+    assert "supervisor exited" in proc.stdout
     assert not leftovers(stack.root)
     for port in stack.ports.values():
         with socket.socket() as sock:
