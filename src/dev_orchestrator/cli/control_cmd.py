@@ -59,9 +59,38 @@ plan (what is created, recreated and why, removed), then carries it out.
               help="Start-up deadline for each service (default: from its healthcheck).")
 @click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before switching --env or --docker.")
+@click.option("--watch", "watch_files", is_flag=True,
+              help="Also follow the services' develop.watch rules in the background (see watch).")
 def start(services: tuple[str, ...], file: Path | None, env: str | None, docker: bool | None,
-          timeout: float | None, dry_run: bool = False, yes: bool = False) -> int:
+          timeout: float | None, dry_run: bool = False, yes: bool = False, watch_files: bool = False) -> int:
     """Start services in the background supervisor; return once they are healthy."""
+    code = _start(services, file, env, docker, timeout, dry_run, yes)
+    if code == 0 and watch_files and not dry_run:
+        _background_watch(services, file, env, docker)
+    return code
+
+
+def _background_watch(services: tuple[str, ...], file: Path | None, env: str | None, docker: bool | None) -> None:
+    """`start --watch`: a detached watcher beside the supervisor, ending with it."""
+    import subprocess
+
+    from ..config.locate import services_file
+
+    path, paths = _paths(file)
+    argv = [sys.executable, "-m", "dev_orchestrator.cli", "watch", "--no-start", *services, "-f", str(path)]
+    if env:
+        argv += ["--env", env]
+    if docker is not None:
+        argv.append("--docker" if docker else "--no-docker")
+    log = paths.dir / "watch.log"
+    with open(log, "ab") as out:
+        subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True,
+                         cwd=str(services_file(file).parent), close_fds=True)
+    summary(f"watching in the background (log: {log}); it stops with the stack")
+
+
+def _start(services: tuple[str, ...], file: Path | None, env: str | None, docker: bool | None,
+           timeout: float | None, dry_run: bool, yes: bool) -> int:
     import os
 
     from ..config.loader import env_from_environ

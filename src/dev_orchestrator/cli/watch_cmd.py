@@ -164,17 +164,20 @@ def setup_for(actions: ClientActions, names: list[str]) -> Any:
 @click.command(epilog=EPILOG)
 @click.argument("services", nargs=-1, shell_complete=service_names)
 @common_options
-def watch(services: tuple[str, ...], file: Path | None, env: str | None, docker: bool | None) -> int:
+@click.option("--no-start", is_flag=True, hidden=True, help="Watch a stack that already runs (start --watch).")
+def watch(services: tuple[str, ...], file: Path | None, env: str | None, docker: bool | None,
+          no_start: bool = False) -> int:
     """Start the stack, then restart, sync or rebuild services as their files change."""
     from ..control.client import Client
     from ..state import Paths
     from .control_cmd import start
     from .selection import select
 
-    ctx = click.get_current_context()
-    code = int(ctx.invoke(start, services=services, file=file, env=env, docker=docker, timeout=None) or 0)
-    if code:
-        return code
+    if not no_start:
+        ctx = click.get_current_context()
+        code = int(ctx.invoke(start, services=services, file=file, env=env, docker=docker, timeout=None) or 0)
+        if code:
+            return code
     loaded = load_config(file, env, quiet_warnings=True)
     client = Client(Paths(loaded.root))
     actions = ClientActions(client, file, env, docker)
@@ -198,6 +201,17 @@ def watch(services: tuple[str, ...], file: Path | None, env: str | None, docker:
     return 0
 
 
+async def _while_supervisor_lives(client: Any, stop: asyncio.Event, every: float = 1.0, misses: int = 3) -> None:
+    """Set ``stop`` once the supervisor has not answered ``misses`` pings in a row."""
+    missed = 0
+    while not stop.is_set():
+        await asyncio.sleep(every)
+        missed = 0 if await asyncio.to_thread(client.ping) is not None else missed + 1
+        if missed >= misses:
+            click.echo("the supervisor is gone: stopped watching", err=True)
+            stop.set()
+
+
 async def _run(actions: ClientActions, names: list[str], stack: Any) -> None:
     from ..watch.runner import WatchRunner
 
@@ -212,5 +226,9 @@ async def _run(actions: ClientActions, names: list[str], stack: Any) -> None:
     runner = WatchRunner(lambda: setup_for(actions, names), actions, report, root=stack.root,
                          logs_dir=stack.root / "logs")
     actions.runner = runner
-    await runner.run(stop)
+    async with asyncio.TaskGroup() as group:
+        # A watcher without its supervisor has nothing to act on: it ends with it.
+        alive = group.create_task(_while_supervisor_lives(actions.client, stop))
+        await runner.run(stop)
+        alive.cancel()
     click.echo("stopped watching; the stack keeps running", err=True)

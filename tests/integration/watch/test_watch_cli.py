@@ -164,3 +164,24 @@ def test_an_edit_of_services_yaml_recreates_that_service_only(wp: WatchProject) 
     (wp.root / "services.yaml").write_text(text.replace("MODE: one", "MODE: two") + "  bad: {command: 5}\n")
     assert wp.wait_for("not applied"), wp.lines()
     assert "services.bad.command" in wp.lines()
+
+
+def test_start_watch_follows_in_the_background_and_ends_with_the_stack(wp: WatchProject) -> None:
+    proc = wp.run("start", "--watch")
+    assert "watching in the background" in proc.stdout
+    log = wp.root / ".orchestrator" / "watch.log"
+    deadline = time.monotonic() + 30
+    while not (log.exists() and "watching 1 service" in log.read_text()):
+        assert time.monotonic() < deadline, log.read_text() if log.exists() else "no watch.log"
+        time.sleep(0.1)
+    assert wp.status()["api"]["watch"] is True
+    first = wp.pid("api")
+    (wp.root / "src" / "app.py").write_text("x = 3\n")
+    while " restart " not in log.read_text():
+        assert time.monotonic() < deadline + 30, log.read_text()
+        time.sleep(0.1)
+    assert wp.pid("api") != first
+    wp.run("stop")
+    while "stopped watching" not in log.read_text():
+        assert time.monotonic() < deadline + 60, log.read_text()
+        time.sleep(0.1)
