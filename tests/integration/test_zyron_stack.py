@@ -152,3 +152,43 @@ def test_dev_stack_end_to_end(stack: Stack) -> None:
         with socket.socket() as sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind(("127.0.0.1", port))  # free again
+
+
+def test_watch_on_the_dev_stack_restarts_what_a_code_edit_touches_and_syncs_static_files(stack: Stack) -> None:
+    out = stack.root / "watch.out"
+    watcher = subprocess.Popen([*CLI, "watch"], cwd=stack.root, env=stack.env, text=True,
+                               stdout=out.open("w"), stderr=subprocess.STDOUT)
+
+    def wait_text(text: str, count: int = 1, timeout: float = 60.0) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            seen = out.read_text()
+            if seen.count(text) >= count:
+                return seen
+            assert time.monotonic() < deadline and watcher.poll() is None, seen
+            time.sleep(0.1)
+
+    try:
+        wait_text("watching 3 services (backend, frontend, visual-brain)")
+        wait_text("initial:")  # the page's files are synced once before watching
+        before = {n: r["pid"] for n, r in json.loads(stack.run("status", "--json").stdout)["services"].items()}
+        # a static file: synced and served at once, no restart
+        index = stack.root / "zyron" / "frontend" / "static" / "index.html"
+        index.write_text(index.read_text().replace("</body>", "<!-- edited by watch test --></body>"))
+        wait_text("frontend     sync")
+        deadline = time.monotonic() + 20
+        while "edited by watch test" not in httpx.get(stack.url("frontend", "/")).text:
+            assert time.monotonic() < deadline, out.read_text()
+            time.sleep(0.1)
+        # a backend code edit restarts the backend only
+        server = stack.root / "zyron" / "backend" / "server.py"
+        server.write_text(server.read_text() + "\n# edited\n")
+        seen = wait_text("backend      restart")
+        assert "healthy in" in seen.split("backend      restart", 1)[1].splitlines()[0]
+        after = {n: r["pid"] for n, r in json.loads(stack.run("status", "--json").stdout)["services"].items()}
+        assert after["backend"] != before["backend"]
+        for name in ("redis", "visual-brain", "frontend"):
+            assert after[name] == before[name], name
+    finally:
+        watcher.send_signal(2)
+        watcher.wait(timeout=30)

@@ -26,6 +26,9 @@ class FrontendSettings(BaseSettings):
     refresh_ms: int = Field(2000, ge=250, description="how often the page polls the backend")
     title: str = "Zyron AI"
     log_requests: bool = False
+    static_dir: str | None = Field(
+        None, description="where the page's files are served from (default: the package's static/)"
+    )
 
 
 @lru_cache(maxsize=1)

@@ -31,6 +31,8 @@ FILES = {
 
 
 def make_handler(settings: FrontendSettings) -> type[BaseHTTPRequestHandler]:
+    # Read at each request: in dev, `watch` syncs edited files here without a restart.
+    static = Path(settings.static_dir) if settings.static_dir else STATIC
     config = json.dumps(
         {
             "backend_url": settings.backend_url.rstrip("/"),
@@ -61,7 +63,9 @@ def make_handler(settings: FrontendSettings) -> type[BaseHTTPRequestHandler]:
                 self._send(200, config, "application/json", head)
             elif path in FILES:
                 name, content_type = FILES[path]
-                self._send(200, (STATIC / name).read_bytes(), content_type, head)
+                # a file not synced yet (no watch running) comes from the package
+                source = static / name if (static / name).is_file() else STATIC / name
+                self._send(200, source.read_bytes(), content_type, head)
             else:
                 body = f"not found: {path}\n".encode()
                 self._send(HTTPStatus.NOT_FOUND, body, "text/plain; charset=utf-8", head)

@@ -22,7 +22,7 @@ from ..errors import OrchestratorError
 from .debounce import Batch, ConfigChanged
 from .feedback import FeedbackGuard
 from .rules import OnBusy, WatchRule
-from .watcher import Watcher
+from .watcher import Watcher, initial_syncs
 
 
 class Actions(Protocol):
@@ -92,11 +92,25 @@ class WatchRunner:
         self.latencies: list[float] = []  # first change seen -> action begun, per batch
 
     async def run(self, stop: asyncio.Event) -> None:
+        first = True
         while not stop.is_set():
             current = self.setup()
+            if first:
+                first = False
+                await self._initial_syncs(current)
             if not await self._watch(current, stop):
                 return
             self.guard.reset()
+
+    async def _initial_syncs(self, current: Setup) -> None:
+        """``initial_sync: true``: the whole path once, before watching."""
+        for rf in initial_syncs(current.rules):
+            try:
+                result = await self.actions.sync(rf.rule, rf.files)
+            except OrchestratorError as exc:
+                result = f"FAILED: {exc.message}"
+            self.report(f"{_clock()}  {rf.rule.service:<12} sync      initial: {describe_files(rf.files, self.root)}  "
+                        f"{result}")
 
     async def _watch(self, current: Setup, stop: asyncio.Event) -> bool:
         """Watch with one set of rules; True when a config change asks to start over."""
