@@ -25,6 +25,15 @@ def _files_line(config: Any) -> str:
     return " + ".join(config.files)
 
 
+def _stack_comments(config: Any) -> list[str]:
+    """Lines about services left out by their profiles, and how to write out a compose stack."""
+    lines = [f"{name}: {config.activation.describe(name)}" for name in config.activation.inactive]
+    if config.compose:
+        lines.append(f"translated from {config.file.name}; write it out to add local processes or overlays: "
+                     f"dev-orchestrator import compose {config.file.name} -o services.yaml")
+    return lines
+
+
 @click.group(invoke_without_command=True, epilog=CONFIG_EPILOG)
 @common_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of YAML.")
@@ -51,6 +60,8 @@ def config(
         click.echo(json.dumps(document, indent=2))
     else:
         click.echo(f"# {loaded.project} · env {loaded.env} · {_files_line(loaded)}")
+        for line in _stack_comments(loaded):
+            click.echo(f"# {line}")
         click.echo(yaml.safe_dump(document, sort_keys=False, allow_unicode=True), nl=False)
 
 
@@ -117,7 +128,10 @@ def graph(services: tuple[str, ...], file: Path | None, env: str | None, docker:
     layers = sub.layers()
     if as_json:
         edges = {name: list(sub.deps[name]) for name in sub.order()}
-        click.echo(json.dumps({"order": layers, "edges": edges}, indent=2))
+        shape: dict[str, Any] = {"order": layers, "edges": edges}
+        if loaded.activation.inactive:  # services left out by their profiles, with those profiles
+            shape["inactive"] = {name: list(p) for name, p in loaded.activation.inactive.items()}
+        click.echo(json.dumps(shape, indent=2))
         return
     click.echo(f"{loaded.project} · env {loaded.env} · {len(sub)} services · {_files_line(loaded)}")
     for step, layer in enumerate(layers, 1):
@@ -129,3 +143,5 @@ def graph(services: tuple[str, ...], file: Path | None, env: str | None, docker:
         for name in with_deps:
             parts = [f"{d.name} ({d.condition.value})" for d in stack.services[name].depends_on]
             click.echo(f"  {name.ljust(width)}  <- {', '.join(parts)}")
+    for name in loaded.activation.inactive:
+        click.echo(f"  {name}: {loaded.activation.describe(name)}")

@@ -29,7 +29,10 @@ Ctrl-C stops everything gracefully; a second Ctrl-C kills what is left.
 @common_options
 @click.option("--timeout", callback=parse_timeout, metavar="DURATION",
               help="Start-up deadline for each service (default: from its healthcheck).")
-def up(services: tuple[str, ...], file: Path | None, env: str | None, docker: bool | None, timeout: float | None) -> int:
+@click.option("--watch", "watch_files", is_flag=True, help="Also follow the services' develop.watch rules.")
+@click.option("--dry-run", is_flag=True, help="Print the plan (everything is created) and change nothing.")
+def up(services: tuple[str, ...], file: Path | None, env: str | None, docker: bool | None, timeout: float | None,
+       watch_files: bool = False, dry_run: bool = False) -> int:
     """Start services (and their dependencies) in the foreground; stop them on Ctrl-C."""
     from ..config.resolve import resolve
     from ..errors import UsageError
@@ -39,6 +42,15 @@ def up(services: tuple[str, ...], file: Path | None, env: str | None, docker: bo
     loaded = load_config(file, env)
     stack = resolve(loaded, docker=docker)
     names = select(stack, services)
+    if dry_run:
+        import os
+
+        from ..plan import plan
+
+        click.echo(f"plan for {stack.project} · env {stack.config.env} (up --dry-run: nothing changes)")
+        for line in plan(stack, {}, environ=os.environ, names=names if services else None).render():
+            click.echo(line)
+        return 0
     paths = Paths(loaded.root)
     paths.ensure()
     # One runner per project: `up` holds the supervisor's lock, so a background
@@ -48,12 +60,14 @@ def up(services: tuple[str, ...], file: Path | None, env: str | None, docker: bo
         raise UsageError("a background supervisor already runs this project",
                          hint="use dev-orchestrator logs -f to watch it, or dev-orchestrator stop first")
     try:
-        return asyncio.run(_up(stack, names, timeout, f"{paths.project_id}:{new_run_token()}"))
+        watch = (file, env, docker, names if services else []) if watch_files else None
+        return asyncio.run(_up(stack, names, timeout, f"{paths.project_id}:{new_run_token()}", watch))
     finally:
         lock.release()
 
 
-async def _up(stack: Any, names: list[str], timeout: float | None, marker_prefix: str) -> int:
+async def _up(stack: Any, names: list[str], timeout: float | None, marker_prefix: str,
+              watch: tuple[Any, ...] | None = None) -> int:
     from ..control.protocol import event_record, start_result, stop_record
     from ..runtime.engine import Engine
     from .progress import failure_text, record_line, seconds
@@ -121,11 +135,17 @@ async def _up(stack: Any, names: list[str], timeout: float | None, marker_prefix
                 "   ·   Ctrl-C to stop",
                 err=True,
             )
-            idle = asyncio.ensure_future(engine.wait_idle())
-            waiter = asyncio.ensure_future(stop_requested.wait())
-            await asyncio.wait([idle, waiter], return_when=asyncio.FIRST_COMPLETED)
-            idle.cancel()
-            waiter.cancel()
+            if watch is not None:
+                from .watch_cmd import watch_engine
+
+                # Watching runs until Ctrl-C; services that end by themselves do not end it.
+                await watch_engine(engine, stop_requested, *watch)
+            else:
+                idle = asyncio.ensure_future(engine.wait_idle())
+                waiter = asyncio.ensure_future(stop_requested.wait())
+                await asyncio.wait([idle, waiter], return_when=asyncio.FIRST_COMPLETED)
+                idle.cancel()
+                waiter.cancel()
         engine.listeners.remove(on_event)
         stop_task = asyncio.ensure_future(engine.stop())
         killer = asyncio.ensure_future(kill_requested.wait())

@@ -133,7 +133,7 @@ def compose(file: Path | None, env: str | None, docker: bool | None, output: str
     from ..config.resolve import resolve
     from ..export.compose import export_compose
 
-    loaded = load_config(file, env)
+    loaded = load_config(file, env, all_profiles=True)  # every service, each with its profiles
     target = None if output == "-" else Path(output)
     base = (target.resolve().parent if target else Path.cwd())
     result = export_compose(resolve(loaded, docker=True), base=base)

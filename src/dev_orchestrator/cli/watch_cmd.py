@@ -72,10 +72,10 @@ class ClientActions:
         began = time.monotonic()
         accept = self._accept(rule)
         if rule.container:
-            record = (await asyncio.to_thread(self.client.call, "GET", "/v1/status"))["services"].get(rule.service)
-            if not record or not record.get("container"):
+            container_id = await self.container_id(rule.service)
+            if not container_id:
                 raise OrchestratorError(f"{rule.service} has no running container to sync into")
-            container = await asyncio.to_thread(self._container, str(record["container"]))
+            container = await asyncio.to_thread(self._container, container_id)
             result = await asyncio.to_thread(sync_container, container, rule.path, rule.target, files, accept=accept)
             where = f"{rule.target} in the container"
         else:
@@ -84,6 +84,10 @@ class ClientActions:
             where = str(target)
         return (f"-> {where}: {len(result.written)} written, {len(result.deleted)} deleted "
                 f"in {time.monotonic() - began:.2f}s")
+
+    async def container_id(self, service: str) -> str | None:
+        record = (await asyncio.to_thread(self.client.call, "GET", "/v1/status"))["services"].get(service)
+        return str(record["container"]) if record and record.get("container") else None
 
     def _accept(self, rule: Any) -> Any:
         """Only files the rule takes (include/ignore) are copied from a folder."""
@@ -104,8 +108,7 @@ class ClientActions:
         from ..watch.sync import run_exec
 
         if rule.container:
-            record = (await asyncio.to_thread(self.client.call, "GET", "/v1/status"))["services"].get(rule.service)
-            container = await asyncio.to_thread(self._container, str(record["container"]))
+            container = await asyncio.to_thread(self._container, str(await self.container_id(rule.service)))
             code, output = await asyncio.to_thread(run_exec, container, rule.exec)
         else:
             svc = self.stack.services[rule.service]
@@ -232,3 +235,57 @@ async def _run(actions: ClientActions, names: list[str], stack: Any) -> None:
         await runner.run(stop)
         alive.cancel()
     click.echo("stopped watching; the stack keeps running", err=True)
+
+
+class EngineActions(ClientActions):
+    """`up --watch`: the same actions on the foreground engine (no supervisor)."""
+
+    def __init__(self, engine: Any, file: Path | None, env: str | None, docker: bool | None) -> None:
+        super().__init__(None, file, env, docker)
+        self.engine = engine
+        self.stack = engine.stack
+
+    async def container_id(self, service: str) -> str | None:
+        return self.engine.status[service].container
+
+    async def restart(self, services: list[str]) -> str:
+        await self.engine.stop(services, cascade=False)
+        report = await self.engine.start(services)
+        from ..control.protocol import start_result
+
+        return _outcome(start_result(report))
+
+    async def rebuild(self, service: str) -> str:
+        await self.engine.backend("docker").rebuild(self.engine.definition(service), self.engine.sink(service))
+        return await self.restart([service])
+
+    async def apply(self) -> list[str]:
+        from ..control.reconcile import apply
+        from ..plan import Observed, fingerprint, plan
+
+        old = self.stack
+        new = self.load()  # a config error is reported here, and nothing changes
+        observed = {}
+        for name, status in self.engine.status.items():
+            running = self.engine.is_active(name) or status.completed
+            spec = self.engine.definition(name) if name in old.services or name in self.engine.units else None
+            observed[name] = Observed(status.state.value, fingerprint(spec, os.environ) if running and spec else None,
+                                      completed=status.completed, gave_up=status.gave_up)
+        steps = plan(new, observed, environ=os.environ, observed_order=old.graph.order())
+        done = await apply(self.engine, steps, new, timeout=None)
+        lines = [f"{s.service} {s.action.value} ({', '.join(s.reasons)})" for s in steps.changes()]
+        if done.report is not None and not done.report.ok:
+            lines.append(f"FAILED: {done.report.failed}: {done.report.reason}")
+        return lines
+
+
+async def watch_engine(engine: Any, stop: asyncio.Event, file: Path | None, env: str | None,
+                       docker: bool | None, names: list[str]) -> None:
+    """Run the watch runner on a foreground engine until ``stop`` is set (`up --watch`)."""
+    from ..watch.runner import WatchRunner
+
+    actions = EngineActions(engine, file, env, docker)
+    runner = WatchRunner(lambda: setup_for(actions, names), actions, lambda line: click.echo(line, err=True),
+                         root=engine.stack.root, logs_dir=engine.logs_dir)
+    actions.runner = runner
+    await runner.run(stop)

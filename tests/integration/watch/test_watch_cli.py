@@ -185,3 +185,17 @@ def test_start_watch_follows_in_the_background_and_ends_with_the_stack(wp: Watch
     while "stopped watching" not in log.read_text():
         assert time.monotonic() < deadline + 60, log.read_text()
         time.sleep(0.1)
+
+
+def test_up_watch_restarts_in_the_foreground_engine_and_ctrl_c_stops_all(wp: WatchProject) -> None:
+    wp.proc = subprocess.Popen([*CLI, "up", "--watch"], cwd=wp.root, env=wp.env, text=True,
+                               stdout=wp.out.open("w"), stderr=subprocess.STDOUT)
+    assert wp.wait_for("services up", timeout=60), wp.lines()
+    time.sleep(0.5)
+    (wp.root / "src" / "app.py").write_text("x = 9\n")
+    assert wp.wait_for(" restart ", timeout=30), wp.lines()
+    text = (wp.root / "services.yaml").read_text()
+    (wp.root / "services.yaml").write_text(text.replace("MODE: one", "MODE: three"))
+    assert wp.wait_for("services.yaml changed: api recreate (environment MODE)", timeout=30), wp.lines()
+    assert wp.stop_watching() == 0
+    assert "stopped 2 services" in wp.lines()
