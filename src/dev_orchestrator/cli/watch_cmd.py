@@ -190,12 +190,15 @@ def watch(services: tuple[str, ...], file: Path | None, env: str | None, docker:
     watched = sorted({r.service for r in setup.rules})
     if not watched:
         print_warning("no service has develop.watch rules; watching the config files only")
-    click.echo(f"watching {len(watched)} service{'s' if len(watched) != 1 else ''}"
-               f"{' (' + ', '.join(watched) + ')' if watched else ''} · Ctrl-C stops watching, "
-               "the stack keeps running", err=True)
+    def ready() -> None:
+        # Said once every watch is in place: a change from now on is seen.
+        click.echo(f"watching {len(watched)} service{'s' if len(watched) != 1 else ''}"
+                   f"{' (' + ', '.join(watched) + ')' if watched else ''} · Ctrl-C stops watching, "
+                   "the stack keeps running", err=True)
+
     client.call("POST", "/v1/watching", {"services": watched, "pid": os.getpid()})
     try:
-        asyncio.run(_run(actions, names, stack))
+        asyncio.run(_run(actions, names, stack, ready))
     finally:
         from ..errors import SupervisorError
 
@@ -215,7 +218,7 @@ async def _while_supervisor_lives(client: Any, stop: asyncio.Event, every: float
             stop.set()
 
 
-async def _run(actions: ClientActions, names: list[str], stack: Any) -> None:
+async def _run(actions: ClientActions, names: list[str], stack: Any, ready: Any = None) -> None:
     from ..watch.runner import WatchRunner
 
     stop = asyncio.Event()
@@ -227,7 +230,7 @@ async def _run(actions: ClientActions, names: list[str], stack: Any) -> None:
         click.echo(line)
 
     runner = WatchRunner(lambda: setup_for(actions, names), actions, report, root=stack.root,
-                         logs_dir=stack.root / "logs")
+                         logs_dir=stack.root / "logs", on_ready=ready)
     actions.runner = runner
     async with asyncio.TaskGroup() as group:
         # A watcher without its supervisor has nothing to act on: it ends with it.

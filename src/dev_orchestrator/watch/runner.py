@@ -78,6 +78,7 @@ class WatchRunner:
         logs_dir: Path | None = None,
         force_polling: bool | None = None,
         clock: Callable[[], float] = time.monotonic,
+        on_ready: Callable[[], None] | None = None,
     ) -> None:
         self.setup = setup
         self.actions = actions
@@ -90,6 +91,7 @@ class WatchRunner:
         self._busy: dict[str, asyncio.Task[None]] = {}
         self._pending: dict[str, Batch] = {}
         self.latencies: list[float] = []  # first change seen -> action begun, per batch
+        self.on_ready = on_ready  # called once, when the first watcher has every watch in place
 
     async def run(self, stop: asyncio.Event) -> None:
         first = True
@@ -117,6 +119,9 @@ class WatchRunner:
         async with Watcher(current.rules, root=self.root, config_files=current.config_files,
                            logs_dir=self.logs_dir, stop_event=stop, force_polling=self.force_polling) as watcher:
             self.watcher = watcher
+            if self.on_ready is not None:
+                ready, self.on_ready = self.on_ready, None
+                ready()
             # Actions belong to this group: leaving the watch waits for those in flight.
             async with asyncio.TaskGroup() as group:
                 async for event in watcher.batches():

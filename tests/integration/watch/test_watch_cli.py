@@ -199,3 +199,34 @@ def test_up_watch_restarts_in_the_foreground_engine_and_ctrl_c_stops_all(wp: Wat
     assert wp.wait_for("services.yaml changed: api recreate (environment MODE)", timeout=30), wp.lines()
     assert wp.stop_watching() == 0
     assert "stopped 2 services" in wp.lines()
+
+
+def test_a_service_that_rewrites_its_own_watched_files_is_suspended(tmp_path: Path) -> None:
+    wp = WatchProject(tmp_path, polling=False)
+    (tmp_path / "gen").mkdir()
+    writer = json.dumps([sys.executable, "-c",
+                         "import time; open('gen/stamp.txt', 'w').write(str(time.time())); time.sleep(600)"])
+    wp.write(
+        f"""
+        name: loop
+        services:
+          looper:
+            command: {writer}
+            develop:
+              watch:
+                - {{path: ./gen, action: restart, x-debounce: 100ms}}
+        """
+    )
+    try:
+        wp.watch()
+        (tmp_path / "gen" / "stamp.txt").write_text("edit")
+        assert wp.wait_for("suspended", timeout=60), wp.lines()
+        line = next(ln for ln in wp.lines().splitlines() if "suspended" in ln)
+        assert "gen/stamp.txt" in line
+        restarts = len(wp.actions("restart"))
+        time.sleep(2.0)
+        assert len(wp.actions("restart")) == restarts  # no more restarts once suspended
+    finally:
+        if wp.proc is not None and wp.proc.poll() is None:
+            wp.stop_watching()
+        wp.run("stop", check=False)
