@@ -278,10 +278,13 @@ def _removals(
     """REMOVE steps for what left the stack, dependents first; warnings when names limit it."""
     old = list(observed) if observed_order is None else list(observed_order)
     rank = {n: i for i, n in enumerate(old)}
+    # A service left out by its profiles stays as it is (compose's up leaves it running too).
+    inactive = getattr(desired.config, "activation", None)
     gone = [
         name
         for name, record in observed.items()
         if name not in desired.services and State(record.state) is not State.STOPPED
+        and not (inactive is not None and name in inactive.inactive)
     ]
     # reverse of the old start order; a service missing from that order goes first
     gone.sort(key=lambda n: (-rank.get(n, len(old)), n))

@@ -259,9 +259,16 @@ def test_graph_json_shape(project: Path) -> None:
     assert json.loads(result.stdout) == {
         "order": [["db"], ["api"], ["web"]],
         "edges": {"db": [], "api": ["db"], "web": ["api"]},
+        # each edge's condition: the default follows the dependency's healthcheck
+        "dependencies": {
+            "db": [],
+            "api": [{"service": "db", "condition": "service_healthy", "restart": False}],
+            "web": [{"service": "api", "condition": "service_started", "restart": False}],
+        },
     }
     only = json.loads(run("graph", "api", "--json", cwd=project).stdout)
-    assert only == {"order": [["db"], ["api"]], "edges": {"db": [], "api": ["db"]}}
+    assert only["order"] == [["db"], ["api"]] and only["edges"] == {"db": [], "api": ["db"]}
+    assert set(only["dependencies"]) == {"db", "api"}
 
 
 def test_graph_text(project: Path) -> None:

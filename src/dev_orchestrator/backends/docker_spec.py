@@ -30,7 +30,9 @@ DEFAULT_HOST_IP = "127.0.0.1"  # a dev tool must not expose a database to the LA
 _PORT = re.compile(
     r"^(?:(?P<ip>\[[0-9a-fA-F:.]+\]|\d{1,3}(?:\.\d{1,3}){3}):)?(?:(?P<host>\d+):)?(?P<container>\d+)(?:/(?P<proto>tcp|udp))?$"
 )
-_MODES = {"ro", "rw", "z", "Z", "ro,z", "ro,Z", "rw,z", "rw,Z"}
+# Flags a volume entry may end with, in any comma-separated combination (ro,Z / rshared / nocopy).
+_MOUNT_FLAGS = {"ro", "rw", "z", "Z", "shared", "rshared", "slave", "rslave", "private", "rprivate",
+                "nocopy", "consistent", "cached", "delegated"}
 
 
 def network_name(project: str) -> str:
@@ -89,13 +91,14 @@ class Mount:
 
     @classmethod
     def parse(cls, text: str, *, project: str, root: Path) -> Mount:
-        """``name:/path``, ``./dir:/path`` or ``/path`` with an optional ``:ro``.
+        """``name:/path``, ``./dir:/path`` or ``/path`` with optional flags (``:ro``, ``:rw,Z``, ``:rshared``).
 
         Named volumes get the project prefix; bind mounts are relative to services.yaml.
+        Every flag goes to the engine as written.
         """
         parts = text.split(":")
         mode = "rw"
-        if len(parts) >= 2 and parts[-1] in _MODES:
+        if len(parts) >= 2 and parts[-1] and set(parts[-1].split(",")) <= _MOUNT_FLAGS:
             mode = parts.pop()
         if len(parts) == 1:
             return cls("anonymous", parts[0], mode=mode)

@@ -21,8 +21,8 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import psutil
 
@@ -33,6 +33,7 @@ from .base import ExecResult, ExitStatus, StopResult
 if TYPE_CHECKING:
     from ..config.resolve import ResolvedService
     from ..logs.writer import LogSink
+    from ..net.listener import Listener
 
 CHUNK = 1 << 16
 PR_SET_CHILD_SUBREAPER = 36
@@ -83,9 +84,16 @@ def reap_orphans() -> int:
 
 
 def orphans_marked(marker: str) -> list[psutil.Process]:
-    """Processes carrying ``marker`` among this process's descendants (re-parented orphans)."""
+    """Processes carrying ``marker`` among this process's descendants (re-parented orphans).
+
+    A descendant of a live direct child is not an orphan: it belongs to that child's
+    family. This matters when two instances of one service run side by side (a
+    start-first restart): both carry the service's marker, and stopping the old one
+    must not reach the new one's children.
+    """
     protected = protected_pids()
     out: list[psutil.Process] = []
+    me = os.getpid()
     try:
         kids = psutil.Process().children(recursive=True)
     except psutil.Error:
@@ -93,9 +101,23 @@ def orphans_marked(marker: str) -> list[psutil.Process]:
     for kid in kids:
         if kid.pid in protected or kid.pid in _Children.direct:
             continue
-        if marker_of(kid) == marker and _alive(kid):
+        if marker_of(kid) == marker and _alive(kid) and not _under_direct_child(kid, me):
             out.append(kid)
     return out
+
+
+def _under_direct_child(proc: psutil.Process, me: int) -> bool:
+    """True when one of ``proc``'s ancestors below us is a direct child we still wait for."""
+    try:
+        parents = proc.parents()
+    except psutil.Error:
+        return False
+    for parent in parents:
+        if parent.pid == me:
+            return False
+        if parent.pid in _Children.direct:
+            return True
+    return False
 
 
 class ProcessHandle:
@@ -338,19 +360,29 @@ class ProcessBackend:
                     hint=f"create it or fix services.{svc.name}.working_dir",
                 )
 
-    async def start(self, service: ResolvedService, sink: LogSink) -> ProcessHandle:
+    async def start(
+        self, service: ResolvedService, sink: LogSink, *, sockets: Sequence[tuple[str, Listener]] = ()
+    ) -> ProcessHandle:
+        """Spawn ``service``; ``sockets`` are passed as fds 3, 4, ... (systemd socket activation)."""
         if not service.argv:
             raise BackendError(f"{service.name} has no command to run as a local process")
         loop = asyncio.get_running_loop()
         exited: asyncio.Future[None] = loop.create_future()
         marker = self.marker(service.name)
+        env = {**service.env, MARKER_ENV: marker}
+        spawn: dict[str, Any] = {"env": env}
+        if sockets:
+            from ..net.listener import activation
+
+            # The environment is installed in the child (LISTEN_PID is its own pid): env=None.
+            spawn = activation(sockets, service.argv, env).popen_kwargs()
         _Children.spawning += 1
         try:
             transport, protocol = await loop.subprocess_exec(
                 lambda: _Protocol(exited, limit=CHUNK, loop=loop),
                 *service.argv,
                 cwd=str(service.cwd),
-                env={**service.env, MARKER_ENV: marker},
+                **spawn,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,

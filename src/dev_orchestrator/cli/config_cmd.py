@@ -128,7 +128,13 @@ def graph(services: tuple[str, ...], file: Path | None, env: str | None, docker:
     layers = sub.layers()
     if as_json:
         edges = {name: list(sub.deps[name]) for name in sub.order()}
-        shape: dict[str, Any] = {"order": layers, "edges": edges}
+        # each edge with the condition it waits for (and whether it restarts with its dependency)
+        conditions = {
+            name: [{"service": d.name, "condition": d.condition.value, "restart": d.restart}
+                   for d in stack.services[name].depends_on if d.name in sub.deps]
+            for name in sub.order()
+        }
+        shape: dict[str, Any] = {"order": layers, "edges": edges, "dependencies": conditions}
         if loaded.activation.inactive:  # services left out by their profiles, with those profiles
             shape["inactive"] = {name: list(p) for name, p in loaded.activation.inactive.items()}
         click.echo(json.dumps(shape, indent=2))

@@ -139,8 +139,9 @@ def _start(services: tuple[str, ...], file: Path | None, env: str | None, docker
             result = _stream(client, "/v1/apply", body, width, view=view, plan_header=header)
     else:
         result = _stream(client, "/v1/apply", body, width, plan_header=header, show_stops=not spawned)
+    _echo_replaced(result, width)
     if not result["ok"]:
-        echo(failure_text(result, display_path(stack.root / "logs")))
+        echo(_failure(result, display_path(stack.root / "logs")))
         return 1
     changes = [s for s in (result.get("plan") or {}).get("steps", []) if s["action"] != "keep"]
     if not changes:
@@ -156,6 +157,29 @@ def _start(services: tuple[str, ...], file: Path | None, env: str | None, docker
     else:
         summary(f"{mark} applied {len(changes)} change{'s' if len(changes) != 1 else ''}{extra} in {seconds(total)}")
     return 0
+
+
+def _echo_replaced(result: dict[str, Any], width: int) -> None:
+    """One line per start-first replacement that took over (failures come in the failure block)."""
+    for name, rep in (result.get("replaced") or {}).items():
+        if rep["ok"]:
+            drained = "old drained" if rep["drained"] else "old not drained (grace period over)"
+            echo(f"  {name.ljust(width)}  replaced pid {rep['old_pid']} -> {rep['new_pid']} "
+                 f"(healthy in {seconds(rep['healthy_in'])}, {drained} in {seconds(rep['drained_in'])})")
+
+
+def _failure(result: dict[str, Any], logs_dir: str) -> str:
+    """The failure block: a start-first replacement that was abandoned, or a failed start."""
+    if not result.get("replace_failed"):
+        return failure_text(result, logs_dir)
+    name = result["failed"]
+    rep = result["replaced"][name]
+    lines = [f"{style('✗', fg='red', bold=True)} {name} not replaced: {result['reason']}",
+             f"  pid {rep['old_pid']} keeps serving; the new instance was stopped."]
+    if result.get("log_tail"):
+        lines.append(f"\n  last lines of {logs_dir}/{name}.log:")
+        lines.extend(f"    {line}" for line in result["log_tail"])
+    return "\n".join(lines)
 
 
 def _kept_summary(result: dict[str, Any]) -> str:
@@ -242,6 +266,10 @@ def _stream(client: Any, path: str, body: dict[str, Any], width: int, *, show_st
             continue
         if record.get("kind") == "Stopped" and not show_stops:
             continue  # `stop` lists them from its result, with their durations
+        if record.get("kind") == "Replacing":
+            echo(f"  {record['service'].ljust(width)}  starting a new instance beside pid {record['pid']} "
+                 "(it keeps serving)")
+            continue
         if view is not None:
             view.update(record)
             continue
@@ -350,8 +378,9 @@ def restart(services: tuple[str, ...], file: Path | None, env: str | None, docke
     began = time.monotonic()
     result = _stream(client, "/v1/restart", {"services": list(services), "timeout": timeout,
                                              "environ": dict(os.environ)}, width, show_stops=True)
+    _echo_replaced(result, width)
     if not result["ok"]:
-        echo(failure_text(result, display_path(paths.logs)))
+        echo(_failure(result, display_path(paths.logs)))
         return 1
     summary(f"{style('✓', fg='green', bold=True)} restarted {', '.join(result['restarted'])} in "
          f"{seconds(time.monotonic() - began)}")

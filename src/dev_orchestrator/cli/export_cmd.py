@@ -94,6 +94,8 @@ def kubernetes(
         volume_size=volume_size,
     )
     loaded = load_config(file, env)
+    for name in loaded.activation.inactive:  # left out by its profiles: say so, never drop silently
+        print_warning(f"{name}: {loaded.activation.describe(name)}, not exported (activate it with --profile)")
     result = export_kubernetes(resolve(loaded, docker=True), options)
     if check:
         problems = validate(result.objects, [options.kube_version])

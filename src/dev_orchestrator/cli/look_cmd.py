@@ -221,6 +221,8 @@ def _print_status(data: dict[str, Any]) -> None:
         r = data["services"][name]
         if r["state"] == "failed" and r.get("detail"):
             click.echo(style(f"{name}: {r['detail']}", fg="red"))
+        elif r.get("notify_status") and r["state"] in ("running", "starting"):
+            click.echo(f"{name}: {r['notify_status']}")  # what the service says of itself (STATUS=)
     for name, why in (data.get("foreign") or {}).items():
         click.echo(style(f"note: {name}: not ours any more: {why}; left alone", fg="yellow"))
     for problem in data.get("problems") or []:
@@ -392,6 +394,9 @@ def ports(file: Path | None, env: str | None, docker: bool | None, as_json: bool
                 holder = ours.get(owner.pid)
                 if holder is None and owner.pid is not None:
                     holder = _owner_service(owner.pid, ours)
+                supervisor = (state.get("supervisor") or {}).get("pid")
+                if holder is None and owner.pid is not None and owner.pid == supervisor:
+                    holder = f"the supervisor for {name} (listen)"  # a port it keeps across restarts
             rows.append({"port": port, "service": name, "free": free,
                          "pid": owner.pid if owner else None, "command": owner.command if owner else None,
                          "held_by_service": holder})

@@ -8,7 +8,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,8 +19,17 @@ from pydantic import ValidationError
 from ..errors import ConfigError, Diagnostic, Location, UsageError
 from . import models
 from .interpolate import InterpolationError, Interpolator, walk_strings
-from .locate import SERVICES_FILE, find_services_file
+from .locate import SERVICES_FILE as SERVICES_FILE
+from .locate import find_services_file, is_compose_path, stack_file_in
 from .merge import merge, merge_positions
+from .profiles import (
+    NAMED_VARIABLE,
+    Activation,
+    activate,
+    profiles_from_environ,
+    split_list,
+    without_inactive,
+)
 from .service_env import settings_from_diagnostics
 from .source import PathKey, Source, dotted, parse_file
 from .taint import declared_secrets, is_secret_variable, merge_secrets, normalize_secrets, value_at
@@ -47,6 +56,9 @@ class LoadedConfig:
     warnings: tuple[str, ...] = ()
     locations: Mapping[PathKey, Location] = field(default_factory=dict)
     secrets: Mapping[PathKey, str] = field(default_factory=dict)
+    activation: Activation = field(default_factory=Activation)
+    compose: bool = False  # the stack was read from a compose file, translated as import compose does
+    notes: tuple[str, ...] = ()  # what the compose translation could not carry over
 
     def location(self, *path: str | int) -> Location | None:
         return self.locations.get(tuple(path))
@@ -111,21 +123,38 @@ def load(
     *,
     cwd: Path | None = None,
     environ: Mapping[str, str] | None = None,
+    profiles: Sequence[str] | None = None,
+    named: Sequence[str] = (),
 ) -> LoadedConfig:
-    """Load, merge and validate the stack; raise ConfigError with every problem found."""
+    """Load, merge and validate the stack; raise ConfigError with every problem found.
+
+    ``profiles`` are the active compose profiles (default: from the environment) and
+    ``named`` the services named on the command line, which are active whatever their
+    profiles. A compose file is read through the same translation as ``import compose``.
+    """
     cwd = cwd or Path.cwd()
     environ = os.environ if environ is None else environ
+    located = file is None or file.is_dir()
     if file is None:
         file = find_services_file(cwd)
     elif file.is_dir():
-        file = file / SERVICES_FILE
+        file = stack_file_in(file)
     if not file.is_file():
-        raise UsageError(f"{file}: no such file", hint="pass -f path/to/services.yaml")
+        raise UsageError(f"{file}: no such file", hint="pass -f path/to/services.yaml (or a compose file)")
     file = file.resolve()
     root = file.parent
 
-    base = parse_file(file, _display(file, cwd))
+    compose = is_compose_path(file)
+    notes: tuple[str, ...] = ()
+    if compose:
+        from .compose import read_compose_file
+
+        base, notes = read_compose_file(file, _display(file, cwd), with_override=located)
+    else:
+        base = parse_file(file, _display(file, cwd))
     project = project_name(base.data, root)
+    if compose and environ.get("COMPOSE_PROJECT_NAME"):
+        project = environ["COMPOSE_PROJECT_NAME"]
     chosen = env_from_environ(base.data, environ)
     explicit_env = env is not None or chosen is not None
     env = env or chosen or DEFAULT_ENV
@@ -170,6 +199,8 @@ def load(
         keys = merge_positions(keys, source.keys, data)
         secrets = merge_secrets(secrets, found, data)
     merged.setdefault("name", project)
+    if compose and environ.get("COMPOSE_PROJECT_NAME"):
+        merged["name"] = project
     if declared and isinstance(merged.get("orchestrator"), dict):
         merged["orchestrator"] = {**merged["orchestrator"], "secrets": sorted(declared)}
 
@@ -204,6 +235,9 @@ def load(
     if diagnostics:
         raise ConfigError(diagnostics)
     assert spec is not None  # for the type checker: no diagnostics means validation passed
+    wanted = profiles_from_environ(environ) if profiles is None else list(profiles)
+    activation = activate(spec, wanted, [*named, *split_list(environ.get(NAMED_VARIABLE))])
+    spec = without_inactive(spec, activation)
     return LoadedConfig(
         root=root,
         file=file,
@@ -215,6 +249,9 @@ def load(
         warnings=tuple(warnings),
         locations={**keys, **values},
         secrets=normalize_secrets(merged, secrets),
+        activation=activation,
+        compose=compose,
+        notes=notes,
     )
 
 

@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from .deploy import Deploy, Listen
 from .develop import Develop
 from .types import Duration, Port, RestartText, SignalName
 
@@ -131,12 +132,14 @@ class TcpCheck(Model):
 
 
 class Probe(Model):
-    """One probe: exactly one of http, tcp, command, log."""
+    """One probe: exactly one of http, tcp, command, log, notify."""
 
     http: HttpCheck | None = None
     tcp: TcpCheck | None = None
     command: list[str] | str | None = None
     log: str | None = Field(None, description="regular expression matched on the service's output")
+    notify: Literal[True] | None = Field(
+        None, description="ready when the instance sends READY=1 on $NOTIFY_SOCKET (sd_notify)")
     timeout: Duration | None = None
 
     @field_validator("log")
@@ -154,11 +157,11 @@ class Probe(Model):
         kinds = self.kinds()
         if len(kinds) != 1:
             found = ", ".join(kinds) if kinds else "none"
-            raise ValueError(f"a probe needs exactly one of http, tcp, command, log (found {found})")
+            raise ValueError(f"a probe needs exactly one of http, tcp, command, log, notify (found {found})")
         return self
 
     def kinds(self) -> list[str]:
-        return [k for k in ("http", "tcp", "command", "log") if getattr(self, k) is not None]
+        return [k for k in ("http", "tcp", "command", "log", "notify") if getattr(self, k) is not None]
 
     @property
     def kind(self) -> str:
@@ -177,6 +180,8 @@ class Probe(Model):
             return f"tcp {self.tcp.host}:{self.tcp.port}"
         if self.command is not None:
             return "command " + (self.command if isinstance(self.command, str) else shlex.join(self.command))
+        if self.notify:
+            return "notify READY=1"
         return f"log /{self.log}/"
 
 
@@ -291,12 +296,19 @@ class Service(Model):
     depends_on: dict[str, Dependency] = Field(default_factory=dict)
     healthcheck: HealthCheck | Literal["docker"] | None = None
     ports: list[Port] = Field(default_factory=list)
+    listen: list[Listen] = Field(default_factory=list, description="ports the supervisor binds and keeps across restarts")
+    deploy: Deploy | None = None
     critical: bool = True
     restart: RestartText = "no"
     stop_signal: SignalName = "SIGTERM"
     stop_grace_period: Duration = 10.0
     docker: DockerSpec | None = None
     enabled: bool = True
+    profiles: list[str] = Field(
+        default_factory=list,
+        description="compose profiles: the service runs only when one is active (--profile, COMPOSE_PROFILES) "
+        "or when it is named on the command line; none means always",
+    )
     gpus: int | None = Field(None, ge=0)
     develop: Develop | None = None
     settings_from: PathList = Field(

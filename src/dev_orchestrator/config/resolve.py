@@ -16,6 +16,8 @@ from dotenv import dotenv_values
 
 from ..errors import ConfigError, Diagnostic, UsageError
 from ..graph import Graph
+from .deploy import Listen
+from .listen_checks import listen_diagnostics
 from .loader import LoadedConfig
 from .models import Condition, DockerSpec, HealthCheck, Service
 from .secrets import is_secret_key
@@ -60,6 +62,15 @@ class ResolvedService:
     docker: DockerSpec | None = None
     stack_env: Mapping[str, str] = field(default_factory=dict)
     secret_env: frozenset[str] = frozenset()
+    listen: tuple[Listen, ...] = ()
+    replicas: int = 1
+    update_order: Literal["start-first", "stop-first"] = "stop-first"
+    monitor: float = 1.0
+
+    @property
+    def start_first(self) -> bool:
+        """A restart starts the new instance beside the old one (needs a port we own)."""
+        return bool(self.listen) and self.update_order == "start-first"
 
 
 @dataclass(frozen=True)
@@ -129,6 +140,8 @@ def resolve(
                     env[key] = environ[key]
             else:
                 env[key] = value
+        deploy = svc.deploy
+        order = deploy.update_config.order if deploy is not None else None
         services[name] = ResolvedService(
             name=name,
             spec=svc,
@@ -140,7 +153,7 @@ def resolve(
             healthcheck=healthcheck,
             restart=restart_policy(svc.restart),
             one_shot=name in completed,
-            ports=tuple(svc.ports),
+            ports=tuple(dict.fromkeys([*svc.ports, *(entry.port for entry in svc.listen)])),
             critical=svc.critical,
             stop_signal=svc.stop_signal,
             stop_grace_period=svc.stop_grace_period,
@@ -150,8 +163,13 @@ def resolve(
                 {*secret_env(config, name, docker=False), *secret_env(config, name, docker=True)}
                 | {k for k in env if is_secret_key(k)}
             ),
+            # Containers keep their published ports and restart stop-first (for now).
+            listen=tuple(svc.listen) if runtime == "process" else (),
+            replicas=deploy.replicas if deploy is not None else 1,
+            update_order=order or ("start-first" if svc.listen and runtime == "process" else "stop-first"),
+            monitor=deploy.update_config.monitor if deploy is not None else 1.0,
         )
-    problems = [
+    problems = listen_diagnostics(config, services) + [
         Diagnostic(
             f'"{dep.name}" has no healthcheck{" when it runs in Docker" if services[dep.name].runtime == "docker" else ""}, '
             f"so service_healthy can never hold; give {dep.name} a healthcheck or use service_started",

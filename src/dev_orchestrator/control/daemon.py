@@ -396,6 +396,16 @@ class Supervisor:
             result["removed"] = {n: protocol.stop_record(r) for n, r in done.removed.items()}
             result["stopped"] = {n: protocol.stop_record(r) for n, r in done.replaced.items()}
             result["restarted"] = [s.service for s in plan.changes() if s.action.value != "remove"]
+            # Start-first replacements: the new instance took over, or the old one kept serving.
+            result["replaced"] = {n: rep.to_json() for n, rep in done.swapped.items()}
+            for rep in done.swapped.values():
+                if rep.ok:
+                    self._record_fingerprint(rep)  # what runs now is the new definition
+            failed = done.swap_failed
+            if failed is not None and result["ok"]:
+                rep = done.swapped[failed]
+                result.update(ok=False, failed=failed, reason=rep.reason, log_tail=rep.log_tail,
+                              replace_failed=True)
             result["completed"] = sorted(n for n, st in self.engine.status.items() if st.completed)
             result["left_running"] = self.engine.active()
             return result

@@ -35,6 +35,7 @@ def status_record(status: Any) -> dict[str, Any]:
         "exit_code": status.exit_code,
         "ports": list(status.ports),
         "detail": status.detail,
+        "notify_status": status.extra.get("status"),  # the instance's own STATUS= (sd_notify)
     }
 
 

@@ -10,6 +10,7 @@ The variables those values read are listed for an ``.env.example``.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -199,8 +200,7 @@ def _service(
     for text in docker.volumes:
         mount = Mount.parse(text)
         if mount.kind == "bind":
-            source = relative_path(mount.source, stack.root, base)
-            mounts.append(f"{source}:{mount.target}" + (":ro" if mount.read_only else ""))
+            mounts.append(":".join(p for p in (bind_source(mount.source, stack.root, base), mount.target, mount.mode) if p))
         else:
             if mount.kind == "named":
                 volumes.setdefault(mount.source, {})
@@ -227,10 +227,25 @@ def _service(
         out["stop_signal"] = svc.stop_signal
     if svc.stop_grace_period != 10.0:
         out["stop_grace_period"] = format_duration(svc.stop_grace_period)
+    if svc.spec.profiles:
+        out["profiles"] = list(svc.spec.profiles)
     if svc.spec.gpus:
         out["deploy"] = {"resources": {"reservations": {"devices": [
             {"driver": "nvidia", "count": svc.spec.gpus, "capabilities": ["gpu"]}]}}}
     return out
+
+
+def bind_source(source: str, root: Path, base: Path) -> str:
+    """A bind mount's source as the compose file at ``base`` must name it.
+
+    Absolute and ``~`` paths are kept verbatim (``/var/run/docker.sock`` names the host
+    that runs compose, not this one, so no symlink is resolved here); a relative one is
+    rewritten relative to ``base``, again without resolving symlinks.
+    """
+    if os.path.isabs(source) or source.startswith("~"):
+        return source
+    rel = Path(os.path.relpath(os.path.normpath(os.path.join(root, source)), os.path.normpath(base))).as_posix()
+    return rel if rel.startswith(".") else f"./{rel}"
 
 
 def export_compose(stack: ResolvedStack, *, base: Path | None = None) -> ComposeExport:

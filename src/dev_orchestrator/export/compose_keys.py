@@ -1,41 +1,7 @@
-"""The compose format's vocabulary: keys that carry over to services.yaml and keys that do not.
-
-Keys in neither list are not compose keys at all (usually typos) and are errors.
-"""
+"""The compose vocabulary, kept importable from here (it lives with the reader in config.compose)."""
 
 from __future__ import annotations
 
-import difflib
-from typing import Any
+from ..config.compose.keys import CARRIED, NOT_CARRIED, TOP_LEVEL, kind_of, suggest
 
-CARRIED = {
-    "image", "build", "command", "entrypoint", "environment", "env_file", "ports", "volumes",
-    "depends_on", "healthcheck", "restart", "stop_signal", "stop_grace_period", "user",
-    "working_dir", "pull_policy", "deploy", "profiles", "gpus",
-}
-NOT_CARRIED = {
-    "annotations", "attach", "blkio_config", "cap_add", "cap_drop", "cgroup", "cgroup_parent",
-    "configs", "container_name", "cpu_count", "cpu_percent", "cpu_shares", "cpu_period",
-    "cpu_quota", "cpu_rt_runtime", "cpu_rt_period", "cpus", "cpuset", "credential_spec",
-    "develop", "device_cgroup_rules", "devices", "dns", "dns_opt", "dns_search", "domainname",
-    "driver_opts", "expose", "extends", "external_links", "extra_hosts", "group_add",
-    "hostname", "init", "ipc", "isolation", "labels", "label_file", "links", "logging",
-    "mac_address", "mem_limit", "mem_reservation", "mem_swappiness", "memswap_limit", "models",
-    "network_mode", "networks", "oom_kill_disable", "oom_score_adj", "pid", "pids_limit",
-    "platform", "post_start", "pre_stop", "privileged", "provider", "read_only", "runtime",
-    "scale", "secrets", "security_opt", "shm_size", "stdin_open", "storage_opt", "sysctls",
-    "tmpfs", "tty", "ulimits", "use_api_socket", "userns_mode", "uts", "volumes_from",
-}
-TOP_LEVEL = {"version", "name", "services", "volumes", "networks", "secrets", "configs", "include", "models"}
-
-
-def kind_of(value: Any) -> str:
-    if value is None:
-        return "nothing"
-    return {dict: "a mapping", list: "a list", str: f"the string {value!r}", bool: f"{value!r}".lower(),
-            int: f"the number {value}", float: f"the number {value}"}.get(type(value), type(value).__name__)
-
-
-def suggest(word: str, vocabulary: set[str]) -> str:
-    close = difflib.get_close_matches(word, sorted(vocabulary), n=1)
-    return f' (did you mean "{close[0]}"?)' if close else ""
+__all__ = ["CARRIED", "NOT_CARRIED", "TOP_LEVEL", "kind_of", "suggest"]

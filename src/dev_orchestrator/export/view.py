@@ -66,27 +66,36 @@ class PortMapping:
 
 @dataclass(frozen=True)
 class Mount:
-    """One volume entry: a named volume, a bind mount or an anonymous volume."""
+    """One volume entry: a named volume, a bind mount or an anonymous volume.
+
+    ``mode`` is the flags part as written (``ro``, ``rw,Z``, ``rshared``, ``nocopy``...),
+    kept whole so that an export writes back every flag.
+    """
 
     kind: Literal["named", "bind", "anonymous"]
     target: str
     source: str = ""
     read_only: bool = False
+    mode: str = ""
 
     @classmethod
     def parse(cls, text: str) -> Mount:
         parts = text.split(":")
         mode = ""
-        if len(parts) >= 2 and parts[-1] in ("ro", "rw", "z", "Z", "ro,z", "ro,Z", "rw,z", "rw,Z"):
+        if len(parts) >= 2 and parts[-1] and set(parts[-1].split(",")) <= MOUNT_FLAGS:
             mode = parts.pop()
         read_only = "ro" in mode.split(",")
         if len(parts) == 1:
-            return cls("anonymous", parts[0], read_only=read_only)
+            return cls("anonymous", parts[0], read_only=read_only, mode=mode)
         source, target = parts[0], ":".join(parts[1:])
         kind: Literal["named", "bind"] = (
             "bind" if source.startswith((".", "/", "~")) or "/" in source else "named"
         )
-        return cls(kind, target, source, read_only)
+        return cls(kind, target, source, read_only, mode)
+
+
+MOUNT_FLAGS = {"ro", "rw", "z", "Z", "shared", "rshared", "slave", "rslave", "private", "rprivate",
+               "nocopy", "consistent", "cached", "delegated"}
 
 
 def container_ports(svc: ResolvedService) -> list[PortMapping]:

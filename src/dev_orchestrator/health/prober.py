@@ -20,6 +20,7 @@ from .probes import ProbeResult, run_probe
 if TYPE_CHECKING:
     from ..config.models import HealthCheck
     from ..logs.writer import LogSink
+    from ..net.notify import NotifySocket
 
 FIRST_DELAY = 0.01
 PACE = 0.05  # start-up poll delay as a share of the time waited so far
@@ -37,8 +38,10 @@ class Prober:
         sink: LogSink,
         *,
         clock: Callable[[], float] = time.monotonic,
+        notify: NotifySocket | None = None,
     ) -> None:
         self.check = check
+        self.notify = notify  # the instance's sd_notify socket, for ``notify: true``
         self.handle = handle
         self.sink = sink
         self.clock = clock
@@ -62,10 +65,12 @@ class Prober:
         self._unwatch = self.sink.watch(pattern, on_match)
 
     def close(self) -> None:
-        """Stop watching the log (the instance is gone)."""
+        """Stop watching the log and close the notify socket (the instance is gone)."""
         if self._unwatch is not None:
             self._unwatch()
             self._unwatch = None
+        if self.notify is not None:
+            self.notify.close()
 
     @property
     def interval(self) -> float:
@@ -102,6 +107,8 @@ class Prober:
         limit = self.deadline() if deadline is None else deadline
         if self.check != "docker" and self.check.log is not None:
             return await self._log_ready(self.check.log, limit)
+        if self.check != "docker" and self.check.notify:
+            return await self._notify_ready(limit)
         began = self.clock()
         attempt = 0
         while True:
@@ -132,10 +139,20 @@ class Prober:
         self.last = ProbeResult(True, latency, f"log /{pattern}/")
         return ProbeResult(True, latency, f"log matched: {line[:80]}")
 
+    async def _notify_ready(self, limit: float) -> ProbeResult:
+        """Readiness is the instance's own READY=1: an event, no polling."""
+        began = time.perf_counter()
+        if self.notify is None or not await self.notify.ready(limit):
+            return ProbeResult(False, 0.0, f"no READY=1 on NOTIFY_SOCKET within {limit:g}s")
+        latency = round((time.perf_counter() - began) * 1000, 2)
+        status = self.notify.status
+        self.last = ProbeResult(True, latency, "notify READY=1")
+        return ProbeResult(True, latency, "notify READY=1" + (f": {status}" if status else ""))
+
     async def until_unhealthy(self, on_result: Callable[[ProbeResult], Awaitable[None] | None] | None = None) -> ProbeResult:
         """Liveness: return the failing result after ``retries`` failures in a row."""
-        if self.check != "docker" and self.check.log is not None:
-            await asyncio.Event().wait()  # a log probe is a start-up signal only
+        if self.check != "docker" and (self.check.log is not None or self.check.notify):
+            await asyncio.Event().wait()  # a log or notify probe is a start-up signal only
         failures = 0
         while True:
             await asyncio.sleep(self.interval)

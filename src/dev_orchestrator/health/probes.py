@@ -175,6 +175,8 @@ async def run_probe(
 
             run = run_local
         return await command_probe(probe.argv(), timeout, run)
+    if probe.notify:
+        return ProbeResult(False, 0.0, "notify: only the instance's READY=1 tells, while it starts")
     return ProbeResult(False, 0.0, f"log /{probe.log}/: only checked while the service starts")
 
 

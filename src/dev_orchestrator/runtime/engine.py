@@ -18,11 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 from ..config.models import Condition
 from ..config.resolve import ResolvedStack, require_runnable
-from ..errors import BackendError
+from ..errors import BackendError, OrchestratorError
 from ..graph import walk
 from ..logs.writer import LogSink
 from ..ports import check_ports
 from . import events as ev
+from .front import Front, Instance
+from .instances import Instances
 from .states import ACTIVE, Health, ServiceStatus, State, check_transition
 from .unit import ServiceUnit
 
@@ -58,7 +60,7 @@ class StopReport:
         return [n for n, r in self.stopped.items() if r.killed]
 
 
-class Engine:
+class Engine(Instances):
     """Runs one stack. Use as ``async with Engine(stack) as engine: ...``."""
 
     def __init__(
@@ -91,6 +93,10 @@ class Engine:
         self._start_times: dict[str, float] = {}
         self._spawned_once: set[str] = set()
         self._coming_back: set[str] = set()  # restarted, not ready again yet
+        # Services with `listen`: the ports the engine owns, and what each unit serves on.
+        self.fronts: dict[str, Front] = {}
+        self.instances: dict[str, Instance] = {}
+        self.candidates: dict[str, ServiceUnit] = {}  # new instances of a start-first replace
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -116,6 +122,10 @@ class Engine:
                     raise exc[1] from None  # type: ignore[misc]
                 raise
             finally:
+                for front in list(self.fronts.values()):
+                    with contextlib.suppress(Exception):
+                        await front.close()
+                self.fronts.clear()
                 for sink in self.sinks.values():
                     sink.close()
                 for backend in self._backends.values():
@@ -218,6 +228,17 @@ class Engine:
         svc = self.definition(event.service)
         reached = self._reached[event.service]
         match event:
+            case ev.Replaced():
+                self._start_times[event.service] = time.monotonic()
+                reached.update({Condition.STARTED, Condition.HEALTHY} if svc.healthcheck else {Condition.STARTED})
+                return old.evolve(state=State.RUNNING, health=Health.HEALTHY if svc.healthcheck else Health.NONE,
+                                  pid=event.pid, create_time=event.create_time, container=event.container,
+                                  started_at=time.time(), exit_code=None,
+                                  detail=f"replaced pid {event.old_pid} -> {event.pid}")
+            case ev.Replacing():
+                return old.evolve(detail=f"starting a new instance beside pid {event.pid}")
+            case ev.Notified():
+                return old.evolve(extra={**old.extra, "status": event.status})
             case ev.Starting():
                 reached.clear()
                 self._failed.pop(event.service, None)
@@ -328,7 +349,8 @@ class Engine:
         )
         todo = [n for n in graph.order() if n in targets and n not in report.already_running]
         require_runnable(self.stack, set(todo))
-        check_ports({n: self.stack.services[n].ports for n in todo})
+        # A port the engine already listens on (a stop-first restart keeps it) is ours, not busy.
+        check_ports({n: tuple(p for p in self.stack.services[n].ports if p not in self._owned_ports(n)) for n in todo})
         by_runtime: dict[str, list] = {}
         for name in todo:
             by_runtime.setdefault(self.stack.services[name].runtime, []).append(self.stack.services[name])
@@ -360,7 +382,11 @@ class Engine:
             async with gate:
                 if abort.is_set():
                     return
-                self._launch(name, timeout)
+                try:
+                    await self._launch(name, timeout)
+                except OrchestratorError as exc:  # its listen port was taken meanwhile
+                    self.emit(ev.Starting(name))
+                    self.emit(ev.Failed(name, exc.message))
                 started_here.append(name)
                 ok = await self._wait_for(name, self.readiness(name), abort)
             if ok:
@@ -408,25 +434,37 @@ class Engine:
         report.duration = time.monotonic() - began
         return report
 
-    def _launch(self, name: str, timeout: float | None) -> None:
-        svc = self.stack.services[name]
+    async def replace(self, name: str, *, timeout: float | None = None) -> Any:
+        """Replace ``name``'s instance start-first (runtime/replace.py); a ReplaceReport."""
+        from .replace import replace
+
+        return await replace(self, name, timeout=timeout)
+
+    async def _launch(self, name: str, timeout: float | None) -> None:
         # A fresh instance: what the previous one reached or failed no longer counts
         # (a waiter would otherwise read the old failure before the new unit says Starting).
         self._failed.pop(name, None)
         self._reached[name].clear()
-        unit = ServiceUnit(svc, self.backend(svc.runtime), self.sink(name), self.emit, startup_deadline=timeout)
+        unit = await self.make_unit(name, timeout, self.emit)
         self.units[name] = unit
-        assert self._group is not None, "use the engine as an async context manager"
-        self._group.create_task(unit.run(), name=f"unit:{name}")
+        instance = unit.instance
+        if instance is not None:
+            # Connections go to it at once: the proxy retries a refused connect until the
+            # instance listens (up to its hold timeout), so clients wait, never refused.
+            self.instances[name] = instance
+            self.fronts[name].switch([instance])
+        self.spawn(unit)
 
     # -- stop --------------------------------------------------------------------------------
 
     async def stop(
-        self, names: Iterable[str] | None = None, *, grace: float | None = None, cascade: bool = True
+        self, names: Iterable[str] | None = None, *, grace: float | None = None, cascade: bool = True,
+        keep_ports: bool = False,
     ) -> StopReport:
         """Stop ``names`` and everything running that depends on them (all when None).
 
-        ``cascade=False`` stops only the named services (a restart keeps dependents up).
+        ``cascade=False`` stops only the named services (a restart keeps dependents up);
+        ``keep_ports`` keeps their listen ports (a stop-first restart: clients wait).
         """
         began = time.monotonic()
         graph = self.stack.graph
@@ -443,11 +481,27 @@ class Engine:
         targets -= strays
 
         async def stop_one(name: str) -> bool:
+            candidate = self.candidates.get(name)
+            if candidate is not None:  # a replace in progress: its new instance goes too
+                candidate.request_stop(grace)
             unit = self.units.get(name)
             if unit is None:
                 return True
+            front = self.fronts.get(name)
+            instance = self.instances.get(name)
+            if keep_ports and front is not None and instance is not None:
+                # Stop-first: new connections wait in the proxy while the old instance
+                # finishes the ones it has, then stops; the port stays ours.
+                front.switch([])
+                await front.drain(instance, unit.service.stop_grace_period if grace is None else grace)
             unit.request_stop(grace)
             await unit.finished.wait()
+            if candidate is not None:
+                await candidate.finished.wait()
+            if not keep_ports and front is not None:
+                self.fronts.pop(name, None)
+                await front.close()
+            self.instances.pop(name, None)
             if unit.stop_result is not None:
                 report.stopped[name] = unit.stop_result
             elif self.status[name].state in (State.EXITED, State.FAILED):

@@ -23,6 +23,32 @@ class Spawned(Event):
 
 
 @dataclass(frozen=True)
+class Replaced(Spawned):
+    """A new instance took over from the old one (start-first): the service's pid changes.
+
+    A Spawned, so that whatever records spawns at once (the state file) records it too.
+    """
+
+    old_pid: int | None = None
+    healthy_in: float = 0.0
+    drained_in: float = 0.0
+
+
+@dataclass(frozen=True)
+class Replacing(Event):
+    """A start-first replace began: a new instance starts beside ``pid`` (which keeps serving)."""
+
+    pid: int | None = None
+
+
+@dataclass(frozen=True)
+class Notified(Event):
+    """An instance said ``STATUS=...`` over sd_notify (shown in status)."""
+
+    status: str
+
+
+@dataclass(frozen=True)
 class Healthy(Event):
     latency_ms: float
     detail: str = ""

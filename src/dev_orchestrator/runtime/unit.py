@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import itertools
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BackendError
@@ -22,12 +25,15 @@ if TYPE_CHECKING:
     from ..backends.base import Backend, StopResult
     from ..config.resolve import ResolvedService
     from ..logs.writer import LogSink
+    from ..net.notify import NotifyMessage, NotifySocket
+    from .front import Instance
 
 BACKOFF_FIRST = 0.5
 BACKOFF_CAP = 30.0
 BACKOFF_RESET_AFTER = 10.0  # seconds up before the backoff starts again from the beginning
 RESTART_REQUESTED = "restart requested"
 log = logging.getLogger(__name__)
+_notify_ids = itertools.count(1)
 
 
 def backoff_delay(failures_in_row: int) -> float:
@@ -49,8 +55,14 @@ class ServiceUnit:
         emit: Callable[[ev.Event], None],
         *,
         startup_deadline: float | None = None,
+        instance: Instance | None = None,
+        notify_dir: Path | None = None,
     ) -> None:
-        self.service = service
+        self.service = service  # the definition, as the files say (plans compare it)
+        # With `listen`: what this instance really runs (private ports, probes pointed at
+        # them) and the listening sockets it receives as fds 3, 4, ... (socket activation).
+        self.instance = instance
+        self.notify_dir = notify_dir
         self.backend = backend
         self.sink = sink
         self.emit = emit
@@ -67,6 +79,37 @@ class ServiceUnit:
     @property
     def name(self) -> str:
         return self.service.name
+
+    def route(self, emit: Callable[[ev.Event], None]) -> None:
+        """Send this unit's events to ``emit`` from now on.
+
+        Why: during a start-first replace the new instance's events are watched by the
+        replace, not applied to the service's state; at the switch they go to the engine,
+        and the old instance's (its stop) stop counting.
+        """
+        self.emit = emit
+
+    @property
+    def running(self) -> ResolvedService:
+        """What an instance of this unit is started from (the definition, or the instance's)."""
+        return self.instance.service if self.instance is not None else self.service
+
+    def _notify_socket(self) -> NotifySocket | None:
+        """A fresh sd_notify socket for one attempt, when the healthcheck is ``notify``."""
+        check = self.service.healthcheck
+        if check is None or check == "docker" or not check.notify:
+            return None
+        from ..net.notify import NotifySocket
+
+        folder = self.notify_dir or Path("/tmp")
+        name = self.name
+
+        def on_message(message: NotifyMessage) -> None:
+            status = dict(message.fields).get("STATUS")
+            if status is not None:
+                self.emit(ev.Notified(name, status))
+
+        return NotifySocket.in_folder(folder, f"{name}-{next(_notify_ids)}", on_message=on_message)
 
     def request_stop(self, grace: float | None = None) -> None:
         """Stop (``grace`` overrides stop_grace_period); a shorter grace while stopping kills."""
@@ -111,11 +154,20 @@ class ServiceUnit:
         while not self.stopping:
             self.emit(ev.Starting(self.name, attempt))
             self._restart_now.clear()
-            check = self.service.healthcheck
-            # Made before the start, so that a log probe sees the very first lines.
-            prober = Prober(check, None, self.sink) if check is not None else None
+            service = self.running
+            check = service.healthcheck
+            # Made before the start, so that a log probe sees the very first lines (and a
+            # notify socket exists before the process could send READY=1).
+            notify = self._notify_socket()
+            prober = Prober(check, None, self.sink, notify=notify) if check is not None else None
+            if notify is not None:
+                service = dataclasses.replace(service, env={**service.env, **notify.env()})
             try:
-                self.handle = await self.backend.start(self.service, self.sink)
+                sockets = self.instance.sockets if self.instance is not None else ()
+                if sockets:
+                    self.handle = await self.backend.start(service, self.sink, sockets=sockets)  # type: ignore[call-arg]
+                else:
+                    self.handle = await self.backend.start(service, self.sink)
             except BackendError as exc:
                 if prober is not None:
                     prober.close()

@@ -171,7 +171,7 @@ def test_probe_needs_exactly_one_kind(write: Write, errors: Errors) -> None:
     one_service(write, "command: run\nhealthcheck: {interval: 1s}\n")
     assert errors() == [
         "services.yaml:4:18: services.api.healthcheck: a probe needs exactly one of "
-        "http, tcp, command, log (found none)"
+        "http, tcp, command, log, notify (found none)"
     ]
 
 
