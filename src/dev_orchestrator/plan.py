@@ -53,6 +53,9 @@ def fingerprint(svc: ResolvedService, environ: Mapping[str, str]) -> dict[str, A
         "ports": list(svc.ports),
         "healthcheck": _healthcheck(svc.healthcheck),
         "stop_signal": svc.stop_signal,
+        # how the stable ports are held and how many instances run: a change needs new ones
+        "listen": [entry.model_dump(mode="json") for entry in svc.spec.listen],
+        "deploy": svc.spec.deploy.model_dump(mode="json") if svc.spec.deploy is not None else None,
     }
     if svc.runtime == "docker" and svc.docker is not None:
         # the docker healthcheck is already the resolved healthcheck above

@@ -184,7 +184,7 @@ def test_watch_on_the_dev_stack_restarts_what_a_code_edit_touches_and_syncs_stat
         server = stack.root / "zyron" / "backend" / "server.py"
         server.write_text(server.read_text() + "\n# edited\n")
         seen = wait_text("backend      restart")
-        assert "healthy in" in seen.split("backend      restart", 1)[1].splitlines()[0]
+        assert "replaced pid" in seen.split("backend      restart", 1)[1].splitlines()[0]  # start-first (listen)
         after = {n: r["pid"] for n, r in json.loads(stack.run("status", "--json").stdout)["services"].items()}
         assert after["backend"] != before["backend"]
         for name in ("redis", "visual-brain", "frontend"):
@@ -192,3 +192,29 @@ def test_watch_on_the_dev_stack_restarts_what_a_code_edit_touches_and_syncs_stat
     finally:
         watcher.send_signal(2)
         watcher.wait(timeout=30)
+
+
+def test_restart_backend_under_load_loses_no_request(stack: Stack) -> None:
+    """docs/ZYRON.md's promise: the backend restarts with zero downtime (listen, start-first)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "zyron_load", Path(__file__).parent / "zero_downtime" / "load.py")
+    assert spec is not None and spec.loader is not None
+    load = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = load  # its dataclasses look themselves up there
+    spec.loader.exec_module(load)
+    proc = stack.run("start")
+    assert proc.returncode == 0, proc.stderr
+    before = json.loads(stack.run("status", "--json").stdout)["services"]["backend"]["pid"]
+    with load.Background(stack.ports["backend"], rate=50, duration=8.0, path="/health") as background:
+        for _ in range(2):
+            time.sleep(1.0)
+            restarted = stack.run("restart", "backend")
+            assert restarted.returncode == 0, restarted.stderr
+            assert "replaced pid" in restarted.stderr
+    result = background.finish()
+    assert result.ok > 100
+    assert result.failed == 0, (result.outcomes, result.errors[:5])
+    after = json.loads(stack.run("status", "--json").stdout)["services"]["backend"]["pid"]
+    assert after != before

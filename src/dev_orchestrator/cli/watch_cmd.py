@@ -139,7 +139,15 @@ def _outcome(result: dict[str, Any]) -> str:
     if result.get("type") == "error":
         raise OrchestratorError(str(result.get("message")))
     if not result.get("ok"):
+        if result.get("replace_failed"):
+            raise OrchestratorError(f"{result.get('failed')} not replaced: {result.get('reason')} "
+                                    "(the old instance keeps serving)")
         raise OrchestratorError(f"{result.get('failed')} failed: {result.get('reason')}")
+    swapped = [rep for rep in (result.get("replaced") or {}).values() if rep.get("ok")]
+    if swapped:  # start-first, behind the supervisor's port
+        rep = swapped[0]
+        return (f"replaced pid {rep['old_pid']} -> {rep['new_pid']}, healthy in {rep['healthy_in']:.2f}s, "
+                f"no request lost")
     ready = result.get("ready_after") or {}
     return f"healthy in {max(ready.values()):.2f}s" if ready else "done"
 

@@ -112,13 +112,14 @@ async def run_load(port: int, *, rate: float, duration: float, max_in_flight: in
 class Background:
     """Runs ``run_load`` in a thread of its own while the test drives the CLI."""
 
-    def __init__(self, port: int, *, rate: float = 150, duration: float = 10.0, timeout: float = 2.0) -> None:
+    def __init__(self, port: int, *, rate: float = 150, duration: float = 10.0, timeout: float = 2.0,
+                 path: str = "/") -> None:
         self.stop = threading.Event()
         self.timeout = timeout
         self.result: LoadResult | None = None
         self._thread = threading.Thread(
             target=lambda: setattr(self, "result", asyncio.run(
-                run_load(port, rate=rate, duration=duration, stop=self.stop, timeout=timeout))),
+                run_load(port, rate=rate, duration=duration, stop=self.stop, timeout=timeout, path=path))),
             daemon=True,
         )
 
