@@ -174,3 +174,16 @@ def display_path(path: Path) -> str:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
         return str(path)
+
+
+def project_paths(file: Path | None) -> tuple[Path, Any]:
+    """services.yaml and the project's runtime paths (a symlinked or non-folder
+    .orchestrator or logs is refused here, exit 2, before anything reads or follows it)."""
+    from ..config.locate import services_file
+    from ..state import Paths, check_private_dir
+
+    path = services_file(file)
+    paths = Paths(path.parent)
+    check_private_dir(paths.dir, "the runtime folder")
+    check_private_dir(paths.logs, "the logs folder")
+    return path, paths

@@ -22,22 +22,11 @@ from .common import (
     parse_timeout,
     style,
 )
+from .common import (
+    project_paths as _paths,
+)
 from .completion import service_names
 from .progress import command_name, echo, failure_text, record_line, seconds, summary
-
-
-def _paths(file: Path | None) -> tuple[Path, Any]:
-    """services.yaml and the project's runtime paths (a symlinked or non-folder
-    .orchestrator or logs is refused here, exit 2, before anything reads or follows it)."""
-    from ..config.locate import services_file
-    from ..state import Paths, check_private_dir
-
-    path = services_file(file)
-    paths = Paths(path.parent)
-    check_private_dir(paths.dir, "the runtime folder")
-    check_private_dir(paths.logs, "the logs folder")
-    return path, paths
-
 
 # -- start ----------------------------------------------------------------------------------
 

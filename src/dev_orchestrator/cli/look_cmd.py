@@ -21,21 +21,10 @@ from .common import (
     load_config,
     style,
 )
+from .common import (
+    project_paths as _paths,
+)
 from .completion import service_names
-
-
-def _paths(file: Path | None) -> tuple[Path, Any]:
-    """services.yaml and the project's runtime paths (a symlinked or non-folder
-    .orchestrator or logs is refused here, exit 2, before anything reads or follows it)."""
-    from ..config.locate import services_file
-    from ..state import Paths, check_private_dir
-
-    path = services_file(file)
-    paths = Paths(path.parent)
-    check_private_dir(paths.dir, "the runtime folder")
-    check_private_dir(paths.logs, "the logs folder")
-    return path, paths
-
 
 # -- status ---------------------------------------------------------------------------------
 

@@ -250,20 +250,10 @@ class Supervisor:
 
     def _names(self, names: list[str], stack: Any = None) -> list[str]:
         """The names, checked against the stack: the same exit-2 error the CLI gives."""
-        import difflib
+        from ..config.selection import select
 
-        stack = stack or self.stack
-        known = list(stack.graph.deps)
-        for name in dict.fromkeys(names):
-            if name in stack.graph:
-                continue
-            spec = stack.config.spec.services.get(name)
-            if spec is not None and not spec.enabled:
-                raise UsageError(f'service "{name}" is disabled (enabled: false) in env {stack.config.env}')
-            close = difflib.get_close_matches(name, known, n=1)
-            hint = f'did you mean "{close[0]}"?' if close else f"services: {', '.join(sorted(known))}"
-            raise UsageError(f'unknown service "{name}"', hint=hint)
-        return list(dict.fromkeys(names))
+        names = list(dict.fromkeys(names))
+        return select(stack or self.stack, names) if names else []
 
     async def _stream(self, operation: Any) -> AsyncIterator[dict[str, Any]]:
         """Run ``operation(send)`` under the operation lock and stream its events and records."""
@@ -345,7 +335,6 @@ class Supervisor:
         return out
 
     async def _rebuild(self, names: list[str]) -> None:
-        from ..errors import UsageError
 
         for name in names:
             svc = self.stack.services[name]
