@@ -126,7 +126,8 @@ def kubernetes(
 @export.command()
 @common_options
 @click.option("-o", "--output", default="-", metavar="FILE|-", help="Compose file to write, or - for stdout (default).")
-def compose(file: Path | None, env: str | None, docker: bool | None, output: str) -> None:
+@click.option("--develop", is_flag=True, help="Keep develop.watch (read by compose 2.22+; older compose rejects it).")
+def compose(file: Path | None, env: str | None, docker: bool | None, output: str, develop: bool = False) -> None:
     """A compose file: services with images, depends_on with conditions, healthchecks, ports, volumes.
 
     Values that interpolate a secret variable are written as the ${VAR} text they came
@@ -138,7 +139,7 @@ def compose(file: Path | None, env: str | None, docker: bool | None, output: str
     loaded = load_config(file, env, all_profiles=True)  # every service, each with its profiles
     target = None if output == "-" else Path(output)
     base = (target.resolve().parent if target else Path.cwd())
-    result = export_compose(resolve(loaded, docker=True), base=base)
+    result = export_compose(resolve(loaded, docker=True), base=base, develop=develop)
     if target is None:
         click.echo(result.text(), nl=False)
     else:

@@ -235,6 +235,14 @@ def _service(
     return out
 
 
+def develop_section(develop: Any, root: Path, base: Path) -> dict[str, Any]:
+    """``develop.watch`` for compose: paths relative to the compose file, our x- keys kept."""
+    out: dict[str, Any] = develop.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=True)
+    for entry in out.get("watch", []):
+        entry["path"] = relative_path(entry["path"], root, base)
+    return out
+
+
 def bind_source(source: str, root: Path, base: Path) -> str:
     """A bind mount's source as the compose file at ``base`` must name it.
 
@@ -248,11 +256,13 @@ def bind_source(source: str, root: Path, base: Path) -> str:
     return rel if rel.startswith(".") else f"./{rel}"
 
 
-def export_compose(stack: ResolvedStack, *, base: Path | None = None) -> ComposeExport:
+def export_compose(stack: ResolvedStack, *, base: Path | None = None, develop: bool = False) -> ComposeExport:
     """The compose file of ``stack``; relative paths are written relative to ``base``.
 
     ``base`` is the folder the compose file will live in (compose resolves paths against
-    it); it defaults to the stack's root.
+    it); it defaults to the stack's root. ``develop`` keeps each service's
+    ``develop.watch`` (compose 2.22 and later read it; older ones, 1.29 among them,
+    reject the key, so it is asked for).
     """
     from ..errors import UsageError
 
@@ -271,6 +281,13 @@ def export_compose(stack: ResolvedStack, *, base: Path | None = None) -> Compose
         secrets = _Secrets(stack, stack.services[name], notes, variables)
         services[name] = _escape_rest(_service(stack, stack.services[name], base, set(names), notes, secrets, volumes))
         secrets.report()
+        spec_develop = stack.services[name].spec.develop
+        if spec_develop is not None:
+            if develop:
+                services[name]["develop"] = develop_section(spec_develop, stack.root, base)
+            else:
+                notes.add(f"{name}: develop.watch is left out (compose before 2.22 rejects it): "
+                          "export compose --develop keeps it")
     document: dict[str, Any] = {"services": services}
     if volumes:
         document["volumes"] = volumes

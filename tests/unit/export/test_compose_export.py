@@ -157,3 +157,25 @@ def test_settings_reach_only_their_own_service(tmp_path: Path) -> None:
     services = export_compose(secret_stack(tmp_path)).document["services"]
     assert services["web"]["environment"] == {"SHOP_ENV": "dev", "WEB_TITLE": "Shop"}
     assert not any(key.startswith("API_") for key in services["web"]["environment"])
+
+
+DEVELOP = """
+name: dev
+services:
+  web:
+    docker: {image: web:1}
+    develop:
+      watch:
+        - {path: ./src, action: sync+restart, target: /app/src, x-debounce: 500ms}
+"""
+
+
+def test_develop_is_kept_when_asked_and_noted_otherwise(make_stack: MakeStack, tmp_path: Path) -> None:
+    stack = make_stack(DEVELOP)
+    plain = export_compose(stack)
+    assert "develop" not in plain.document["services"]["web"]
+    assert any("develop.watch is left out" in n for n in plain.notes)
+    kept = export_compose(stack, base=tmp_path / "out", develop=True)
+    assert kept.document["services"]["web"]["develop"] == {
+        "watch": [{"path": "../src", "action": "sync+restart", "target": "/app/src", "x-debounce": "500ms"}]
+    }
