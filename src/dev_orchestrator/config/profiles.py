@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from . import models
+if TYPE_CHECKING:  # the models are heavy: commands such as status read only the names below
+    from . import models
 
 PROFILE_VARIABLES = ("DEV_ORCHESTRATOR_PROFILES", "COMPOSE_PROFILES")
 # Services named on the command line, so that a background supervisor, which loads the
