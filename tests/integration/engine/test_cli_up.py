@@ -51,7 +51,9 @@ def test_up_rolls_back_and_exits_1_naming_the_failure_and_its_last_lines(project
     db, broken = project.port(), project.port()
     project.write({
         "db": project.server("db", db, "--child"),
-        "broken": {**project.server("broken", broken, "--delay", 0.2, "--exit", 7), "depends_on": ["db"]},
+        # probed where nothing listens: it cannot look healthy in the moment before it exits
+        "broken": {**project.server("broken", broken, "--delay", 0.2, "--exit", 7, healthcheck=never_healthy(project)),
+                   "depends_on": ["db"]},
     })
     run = UpRun(project.up())
     code = run.finish()
@@ -141,7 +143,8 @@ def test_the_rollback_summary_shows_wall_time_not_the_sum_of_parallel_stops(proj
     services = {
         f"slow{i}": project.server(f"slow{i}", ports[i], "--ignore-term", stop_grace_period="1s") for i in range(3)
     }
-    services["broken"] = {**project.server("broken", ports[3], "--delay", 0.2, "--exit", 7),
+    services["broken"] = {**project.server("broken", ports[3], "--delay", 0.2, "--exit", 7,
+                                           healthcheck=never_healthy(project)),
                           "depends_on": list(services)}
     project.write(services)
     run = UpRun(project.up())
@@ -149,3 +152,9 @@ def test_the_rollback_summary_shows_wall_time_not_the_sum_of_parallel_stops(proj
     line = next(ln for ln in run.stderr.splitlines() if "rolled back: stopped" in ln)
     took = float(line.split("(")[1].split("s)")[0])
     assert 1.0 <= took < 2.5, line  # the sum would be at least 3 s
+
+
+def never_healthy(project: Project) -> dict[str, object]:
+    """An http check on a port nobody binds."""
+    return {"http": {"url": f"http://127.0.0.1:{project.port()}/health"}}
+
