@@ -35,6 +35,7 @@ CLI = Path(sys.executable).parent / "dev-orchestrator"
 MARK_VAR = "DEV_ORCHESTRATOR_TEST_MARK"
 
 T = TypeVar("T")
+HANDED_OUT: set[int] = set()
 
 
 def run_async(coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
@@ -76,7 +77,16 @@ class Project:
         return env
 
     def port(self) -> int:
-        port = free_port()
+        """A free port not handed out before in this test process.
+
+        The kernel may give the same ephemeral port to two binds in a row once the first
+        socket is closed; two services of one test on one port would probe each other.
+        """
+        for _ in range(100):
+            port = free_port()
+            if port not in HANDED_OUT:
+                break
+        HANDED_OUT.add(port)
         self.ports_used.append(port)
         return port
 
