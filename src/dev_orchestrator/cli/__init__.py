@@ -34,6 +34,9 @@ COMMANDS: dict[str, str] = {
     "run": "exec_cmd:run",
     "init": "init_cmd:init",
     "watch": "watch_cmd:watch",
+    "ui": "ui_cmd:ui",
+    "dashboard": "dashboard_cmd:dashboard",
+    "deploy": "deploy_cmd:deploy",
 }
 # compose's names for the same commands, shown in --help
 ALIASES: dict[str, str] = {"down": "stop", "ps": "status"}
