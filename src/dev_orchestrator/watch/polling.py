@@ -3,8 +3,10 @@
 notify's poll watcher (what ``WATCHFILES_FORCE_POLLING`` selects) compares modification
 times in whole seconds, so a write in the same second as the one it last saw goes
 unnoticed for good: a formatter's rewrite right after a save, the second of two quick
-saves. The rechecker stats a file again a little over a second after each change it
-was told of, and reports it once more when its full-precision signature moved on.
+saves, an edit of a file written just before the watch began. The rechecker stats a
+file again a little over a second after each change it was told of (and after the
+start, for the files written in the second before it), and reports it once more when
+its full-precision signature moved on.
 Clock- and stat-injected, so it is tested without sleeping.
 """
 
@@ -12,7 +14,8 @@ from __future__ import annotations
 
 import os
 import platform
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from .debounce import Clock
@@ -60,6 +63,19 @@ class Rechecker:
         """A change of ``path`` was reported (by the poller, or by this rechecker)."""
         at = self.clock() if at is None else at
         self._pending[path] = (self.stat(path), at + self.delay)
+
+    def recent(self, paths: Iterable[Path], wall: Callable[[], float] = time.time) -> None:
+        """Look again at those of ``paths`` written in the last second, as the watch starts.
+
+        The poller's first snapshot cannot tell a file written in that second from the
+        same file rewritten (same size) before the second is over: a services.yaml saved
+        just before ``watch`` started and edited again at once.
+        """
+        since = int(wall()) - RESOLUTION
+        for path in paths:
+            found = self.stat(path)
+            if found is not None and found[0] / 1e9 >= since:
+                self._pending[path] = (found, self.clock() + self.delay)
 
     def next_due(self) -> float | None:
         return min((due for _, due in self._pending.values()), default=None)

@@ -254,6 +254,11 @@ class Watcher:
         self._group = group = asyncio.TaskGroup()
         await group.__aenter__()
         try:
+            if self._recheck is not None:
+                # before the readers take their first snapshot: an edit in between is
+                # seen by both, never by neither
+                files = [r.path for r in self.rules if r.path.is_file()]
+                self._recheck.recent([*self.matcher.config_files, *files])
             loop = asyncio.get_running_loop()
             for paths, recursive in ((self.roots.recursive, True), (self.roots.flat, False)):
                 if paths:

@@ -57,6 +57,20 @@ def test_a_new_report_restarts_the_wait(clock: FakeClock) -> None:
     assert recheck.due() == []
 
 
+def test_files_written_in_the_second_before_the_watch_are_looked_at_again(clock: FakeClock) -> None:
+    disk = Disk()
+    old = Path("/project/old.py")
+    disk.signatures[APP] = (100_400_000_000, 10, 7)  # written at 100.4 s
+    disk.signatures[old] = (90_000_000_000, 10, 8)  # ten seconds earlier
+    recheck = Rechecker(clock, stat=disk)
+    recheck.recent([APP, old, Path("/project/gone.py")], wall=lambda: 100.7)
+    assert recheck.next_due() == pytest.approx(clock.now + DELAY)
+    disk.signatures[APP] = (100_900_000_000, 10, 7)  # edited again within that second
+    disk.signatures[old] = (100_900_000_000, 10, 8)  # the poller sees this one itself
+    clock.advance(DELAY)
+    assert recheck.due() == [APP]
+
+
 @pytest.mark.parametrize(
     ("argument", "env", "expected"),
     [(True, None, True), (False, "1", False), (None, "1", True), (None, "false", False), (None, "disabled", False)],
