@@ -15,19 +15,18 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
+import functools
 import json
 import os
-import secrets
 import stat
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import psutil
+if TYPE_CHECKING:  # psutil costs ~10 ms to import: only the functions that use it load it
+    import psutil
 
 from .errors import UsageError
 
@@ -71,9 +70,12 @@ class Paths:
     def logs(self) -> Path:
         return self.root / "logs"
 
-    @property
+    @functools.cached_property
     def project_id(self) -> str:
-        """A stable id of the project (its folder), the first part of every marker."""
+        """A stable id of the project (its folder), the first part of every marker (computed
+        once: the supervisor's snapshot asks for it for every service)."""
+        import hashlib
+
         return hashlib.sha256(str(self.root.resolve()).encode()).hexdigest()[:16]
 
     def ensure(self) -> None:
@@ -135,6 +137,8 @@ def socket_address(path: Path) -> Iterator[str]:
 
 def new_run_token() -> str:
     """A per-supervisor token: part of every marker, recorded in state.json."""
+    import secrets
+
     return secrets.token_hex(8)
 
 
@@ -144,6 +148,8 @@ def marker(project_id: str, token: str, service: str) -> str:
 
 def marker_of(proc: psutil.Process) -> str | None:
     """The marker in a process's environment, or None (not ours, gone, or unreadable)."""
+    import psutil
+
     try:
         return proc.environ().get(MARKER_ENV)
     except (psutil.Error, OSError):
@@ -152,6 +158,8 @@ def marker_of(proc: psutil.Process) -> str | None:
 
 def protected_pids() -> set[int]:
     """pids never to signal: pid 0 and 1, this process and all its ancestors."""
+    import psutil
+
     out = {0, 1, os.getpid()}
     with contextlib.suppress(psutil.Error):
         out.update(p.pid for p in psutil.Process().parents())
@@ -159,11 +167,15 @@ def protected_pids() -> set[int]:
 
 
 def boot_time() -> float:
+    import psutil
+
     return psutil.boot_time()
 
 
 def write_state(path: Path, data: dict[str, Any]) -> None:
     """Write JSON atomically: temp file in the same folder, fsync, rename (OSError on a full disk)."""
+    import tempfile
+
     fd, tmp = tempfile.mkstemp(prefix=".state-", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -226,6 +238,8 @@ def verify(pid: Any, create_time: Any, expected_marker: str | None) -> Verdict:
 
     A record without a create time or marker proves nothing and is never ours.
     """
+    import psutil
+
     if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
         return Verdict("gone")
     if pid in protected_pids():
@@ -253,6 +267,8 @@ def process_matches(pid: int | None, create_time: float | None, expected_marker:
 
 def process_alive(pid: int | None, create_time: float | None) -> bool:
     """True while ``pid`` runs with that create time (no marker: for our own supervisor)."""
+    import psutil
+
     if not pid:
         return False
     try:
@@ -266,6 +282,8 @@ def process_alive(pid: int | None, create_time: float | None) -> bool:
 
 def marked_processes(prefix: str, *, among: list[psutil.Process] | None = None) -> list[psutil.Process]:
     """Live processes whose marker starts with ``prefix`` (all processes, or ``among``)."""
+    import psutil
+
     protected = protected_pids()
     out = []
     for proc in among if among is not None else psutil.process_iter():
