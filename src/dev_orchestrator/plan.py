@@ -30,7 +30,7 @@ _DOCKER_TOP = ("image", "build", "volumes")
 # Fields whose values are environment mappings: reasons name keys, never values.
 _ENV_FIELDS = ("environment", "docker.environment")
 # Fields short and harmless enough to show as ``old -> new``.
-_SHOWN_FIELDS = ("ports", "image")
+_SHOWN_FIELDS = ("ports", "image", "replicas")
 
 RESTART_REQUESTED = "restart requested"
 _REMOVE_HINT = "run `dev-orchestrator start` without names to remove it"
@@ -55,7 +55,10 @@ def fingerprint(svc: ResolvedService, environ: Mapping[str, str]) -> dict[str, A
         "stop_signal": svc.stop_signal,
         # how the stable ports are held and how many instances run: a change needs new ones
         "listen": [entry.model_dump(mode="json") for entry in svc.spec.listen],
-        "deploy": svc.spec.deploy.model_dump(mode="json") if svc.spec.deploy is not None else None,
+        # replicas apart from the rest of deploy: a change of the count alone scales
+        # (replicas start or stop) without replacing the running ones
+        "deploy": svc.spec.deploy.model_dump(mode="json", exclude={"replicas"}) if svc.spec.deploy is not None else None,
+        "replicas": svc.replicas,  # --scale included
     }
     if svc.runtime == "docker" and svc.docker is not None:
         # the docker healthcheck is already the resolved healthcheck above
@@ -120,6 +123,7 @@ class Action(StrEnum):
     KEEP = "keep"  # leave it as it is
     REMOVE = "remove"  # no longer in the stack: stop it and forget it
     RESTART = "restart"  # same definition, new instance
+    SCALE = "scale"  # only deploy.replicas changed: start or stop replicas, replace nothing
 
 
 @dataclass(frozen=True)
@@ -255,6 +259,8 @@ def _decide(
     diff = changed_fields(record.fingerprint, new) if record.fingerprint is not None else ()
     asked = (RESTART_REQUESTED,) if requested else ()
     if state in (State.STARTING, State.RUNNING):
+        if diff and not requested and all(reason.startswith("replicas ") for reason in diff):
+            return Step(name, Action.SCALE, diff)
         if diff:
             return Step(name, Action.RECREATE, diff)
         if requested:

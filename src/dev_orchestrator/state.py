@@ -33,6 +33,7 @@ from .errors import UsageError
 STATE_VERSION = 1
 RUNTIME_DIR = ".orchestrator"
 MARKER_ENV = "DEV_ORCHESTRATOR_MARKER"
+REPLICA_ENV = "DEV_ORCHESTRATOR_REPLICA"  # deploy.replicas: which instance this is (1..N)
 CREATE_TIME_TOLERANCE = 0.05
 
 

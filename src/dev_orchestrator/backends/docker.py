@@ -47,6 +47,7 @@ from .docker_spec import (
     LABEL_SERVICE,
     ContainerPlan,
     image_of,
+    instance_plan,
     network_name,
     plan_container,
     project_filter,
@@ -265,6 +266,7 @@ class DockerBackend:
         self._client: docker.DockerClient | None = None
         self._streams: docker.DockerClient | None = None
         self._plans: dict[str, ContainerPlan] = {}
+        self._created: set[str] = set()  # ids of the containers this backend created
 
     @property
     def client(self) -> docker.DockerClient:
@@ -362,13 +364,21 @@ class DockerBackend:
         plan = self._plans.get(service.name)
         if plan is None:
             raise BackendError(f"{service.name}: the docker backend was not prepared for this service")
+        if service.listen:
+            # One instance behind the service's listen ports (two live at once during a
+            # start-first replace, N with replicas): its own name and private port mapping.
+            return instance_plan(self.stack, service, plan)
         return plan
 
     async def start(self, service: ResolvedService, sink: LogSink) -> DockerHandle:
         plan = self._plan(service)
         api = self.client.api
         try:
-            adopted = await self._reuse_or_clear(plan)
+            if plan.instance:
+                adopted = None
+                await self._clear_instance(plan)
+            else:
+                adopted = await self._reuse_or_clear(plan)
             if adopted is not None:
                 sink.note(f"container {adopted[:12]} is up to date and running; reusing it")
                 return DockerHandle(self, plan, adopted, sink, adopted=True)
@@ -385,6 +395,7 @@ class DockerBackend:
                 api.create_container, host_config=host_config, networking_config=networking, **plan.create_kwargs()
             )
             container_id = created["Id"]
+            self._created.add(container_id)
         except docker.errors.APIError as exc:
             raise _api_error(service.name, "create its container", exc) from exc
         except (requests.exceptions.RequestException, OSError) as exc:
@@ -415,6 +426,17 @@ class DockerBackend:
             with contextlib.suppress(docker.errors.NotFound):
                 await call(api.remove_container, info["Id"], force=True)
         return keep
+
+    async def _clear_instance(self, plan: ContainerPlan) -> None:
+        """Before an instance starts: remove the service's containers this backend did not
+        create (leftovers of an earlier run), never a sibling instance that serves now."""
+        api = self.client.api
+        found = await call(api.containers, all=True, filters=project_filter(self.project, plan.service))
+        by_name = await call(api.containers, all=True, filters={"name": [f"^/{plan.name}$"]})
+        for info in {c["Id"]: c for c in [*found, *by_name]}.values():
+            if info["Id"] not in self._created or info in by_name:
+                with contextlib.suppress(docker.errors.NotFound):
+                    await call(api.remove_container, info["Id"], force=True)
 
     def container_ip(self, container_id: str) -> str | None:
         try:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..config.resolve import read_env_files
+from ..state import REPLICA_ENV
 
 if TYPE_CHECKING:
     from ..config.resolve import ResolvedService, ResolvedStack
@@ -131,6 +132,7 @@ class ContainerPlan:
     network: str
     image_id: str = ""
     labels: dict[str, str] = field(default_factory=dict)
+    instance: bool = False  # one of several behind the service's listen ports (own name)
 
     def config_hash(self) -> str:
         data = {
@@ -242,6 +244,17 @@ def plan_container(stack: ResolvedStack, service: ResolvedService) -> ContainerP
         stop_grace_period=service.stop_grace_period,
         network=network_name(project),
     )
+
+
+def instance_plan(stack: ResolvedStack, service: ResolvedService, prepared: ContainerPlan) -> ContainerPlan:
+    """The plan of one instance behind ``listen``: the instance's port mapping (a private
+    loopback port), the prepared image, and a name of its own,
+    ``<project>-<service>-<replica>-<private port>``."""
+    plan = plan_container(stack, service)
+    replica = plan.environment.get(REPLICA_ENV, "1")
+    private = next((p.host for p in plan.ports if p not in prepared.ports), None)
+    name = f"{plan.name}-{replica}" + (f"-{private}" if private is not None else "")
+    return ContainerPlan(**{**vars(plan), "name": name, "instance": True}).with_image_id(prepared.image_id)
 
 
 def labels_of(attrs: Mapping[str, Any]) -> dict[str, str]:

@@ -36,6 +36,7 @@ Examples:
   dev-orchestrator start backend            backend and what it depends on
   dev-orchestrator start --dry-run          print what would change, change nothing
   dev-orchestrator start --env staging --docker
+  dev-orchestrator start --scale web=3      three replicas of web behind its listen port
 With a supervisor running, start applies the files as they are now: it prints the
 plan (what is created, recreated and why, removed), then carries it out.
 """
@@ -50,10 +51,13 @@ plan (what is created, recreated and why, removed), then carries it out.
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before switching --env or --docker.")
 @click.option("--watch", "watch_files", is_flag=True,
               help="Also follow the services' develop.watch rules in the background (see watch).")
+@click.option("--scale", multiple=True, metavar="SVC=N",
+              help="Run N replicas of SVC for this run, over deploy.replicas (repeatable).")
 def start(services: tuple[str, ...], file: Path | None, env: str | None, docker: bool | None,
-          timeout: float | None, dry_run: bool = False, yes: bool = False, watch_files: bool = False) -> int:
+          timeout: float | None, dry_run: bool = False, yes: bool = False, watch_files: bool = False,
+          scale: tuple[str, ...] = ()) -> int:
     """Start services in the background supervisor; return once they are healthy."""
-    code = _start(services, file, env, docker, timeout, dry_run, yes)
+    code = _start(services, file, env, docker, timeout, dry_run, yes, scale)
     if code == 0 and watch_files and not dry_run:
         _background_watch(services, file, env, docker)
     return code
@@ -79,11 +83,11 @@ def _background_watch(services: tuple[str, ...], file: Path | None, env: str | N
 
 
 def _start(services: tuple[str, ...], file: Path | None, env: str | None, docker: bool | None,
-           timeout: float | None, dry_run: bool, yes: bool) -> int:
+           timeout: float | None, dry_run: bool, yes: bool, scale_items: tuple[str, ...] = ()) -> int:
     import os
 
     from ..config.loader import env_from_environ
-    from ..config.resolve import require_runnable, resolve
+    from ..config.resolve import parse_scale, require_runnable, resolve, scaled
     from ..config.source import parse_file
     from ..control.client import Client, ensure_supervisor
     from .selection import select
@@ -98,14 +102,15 @@ def _start(services: tuple[str, ...], file: Path | None, env: str | None, docker
         env = env if explicit_env else str(info.get("env"))
         effective_docker = docker if docker is not None else bool(info.get("docker"))
     loaded = load_config(file, env)
-    stack = resolve(loaded, docker=effective_docker)
+    scale = parse_scale(scale_items)
+    stack = scaled(resolve(loaded, docker=effective_docker), scale)
     names = select(stack, services)
     require_runnable(stack, stack.graph.closure(names))
     if dry_run:
-        return _dry_run(Client(paths), stack, names, explicit_env, docker)
+        return _dry_run(Client(paths), stack, names, explicit_env, docker, scale)
     client, spawned = ensure_supervisor(paths, loaded.file, loaded.env, docker)
     body: dict[str, Any] = {"services": names if services else [], "timeout": timeout,
-                            "environ": dict(os.environ)}
+                            "environ": dict(os.environ), "scale": scale}
     if not spawned:
         info = client.ping() or {}
         switching = (explicit_env and info.get("env") != loaded.env) or (
@@ -151,10 +156,18 @@ def _start(services: tuple[str, ...], file: Path | None, env: str | None, docker
 def _echo_replaced(result: dict[str, Any], width: int) -> None:
     """One line per start-first replacement that took over (failures come in the failure block)."""
     for name, rep in (result.get("replaced") or {}).items():
-        if rep["ok"]:
+        if rep["ok"] and not rep.get("scaled"):
             drained = "old drained" if rep["drained"] else "old not drained (grace period over)"
             echo(f"  {name.ljust(width)}  replaced pid {rep['old_pid']} -> {rep['new_pid']} "
                  f"(healthy in {seconds(rep['healthy_in'])}, {drained} in {seconds(rep['drained_in'])})")
+        for index, (old, new) in (rep.get("replicas") or {}).items():  # deploy.replicas: the rolling steps
+            label = f"{name}#{index}".ljust(width)
+            if old and new:
+                echo(f"  {label}  replaced pid {old} -> {new}")
+            elif new:
+                echo(f"  {label}  started pid {new}")
+            else:
+                echo(f"  {label}  stopped pid {old} (scaled down)")
 
 
 def _failure(result: dict[str, Any], logs_dir: str) -> str:
@@ -193,7 +206,8 @@ def _plan_lines(plan: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _dry_run(client: Any, stack: Any, names: list[str], explicit_env: bool, docker: bool | None) -> int:
+def _dry_run(client: Any, stack: Any, names: list[str], explicit_env: bool, docker: bool | None,
+             scale: dict[str, int] | None = None) -> int:
     """Print the plan; with no supervisor, the plan of a first start (everything created)."""
     import os
 
@@ -201,7 +215,7 @@ def _dry_run(client: Any, stack: Any, names: list[str], explicit_env: bool, dock
     from ..plan import plan as make_plan
 
     body: dict[str, Any] = {"services": names if names != list(stack.graph.deps) else [], "dry_run": True,
-                            "environ": dict(os.environ)}
+                            "environ": dict(os.environ), "scale": scale or {}}
     if explicit_env:
         body["env"] = stack.config.env
     if docker is not None:

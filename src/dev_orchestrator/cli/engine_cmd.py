@@ -31,16 +31,18 @@ Ctrl-C stops everything gracefully; a second Ctrl-C kills what is left.
               help="Start-up deadline for each service (default: from its healthcheck).")
 @click.option("--watch", "watch_files", is_flag=True, help="Also follow the services' develop.watch rules.")
 @click.option("--dry-run", is_flag=True, help="Print the plan (everything is created) and change nothing.")
+@click.option("--scale", multiple=True, metavar="SVC=N",
+              help="Run N replicas of SVC, over deploy.replicas (repeatable).")
 def up(services: tuple[str, ...], file: Path | None, env: str | None, docker: bool | None, timeout: float | None,
-       watch_files: bool = False, dry_run: bool = False) -> int:
+       watch_files: bool = False, dry_run: bool = False, scale: tuple[str, ...] = ()) -> int:
     """Start services (and their dependencies) in the foreground; stop them on Ctrl-C."""
-    from ..config.resolve import resolve
+    from ..config.resolve import parse_scale, resolve, scaled
     from ..errors import UsageError
     from ..state import Lock, Paths, new_run_token
     from .selection import select
 
     loaded = load_config(file, env)
-    stack = resolve(loaded, docker=docker)
+    stack = scaled(resolve(loaded, docker=docker), parse_scale(scale))
     names = select(stack, services)
     if dry_run:
         import os

@@ -43,13 +43,14 @@ Examples:
 def status(services: tuple[str, ...], file: Path | None, env: str | None, docker: bool | None, as_json: bool) -> int:
     """Show every service: state, health, pid or container, uptime, restarts, ports, CPU, memory."""
     from ..control.client import Client
-    from ..control.recovery import supervisor_alive
     from ..errors import SupervisorError
 
     path, paths = _paths(file)
     try:
         data = Client(paths).call("GET", "/v1/status", timeout=5.0)
     except SupervisorError as exc:
+        from ..control.recovery import supervisor_alive
+
         data = _offline_status(path, paths, env)
         if supervisor_alive(paths):
             # Alive (it holds its lock) but not answering: busy, not dead.
@@ -73,6 +74,7 @@ def status(services: tuple[str, ...], file: Path | None, env: str | None, docker
                 name: {k: record.get(k) for k in ("state", "health", "runtime", "pid", "container", "image",
                                                    "started_at", "restarts", "exit_code", "ports", "cpu_percent",
                                                    "rss_bytes", "detail", "drift", "watch")}
+                | _replicas_json(record)
                 for name, record in data["services"].items()
             },
         }
@@ -80,6 +82,14 @@ def status(services: tuple[str, ...], file: Path | None, env: str | None, docker
         return 0
     _print_status(data)
     return 0
+
+
+def _replicas_json(record: dict[str, Any]) -> dict[str, Any]:
+    """deploy.replicas: one entry per instance (1 is the service's own row)."""
+    if not record.get("replicas"):
+        return {}
+    keys = ("replica", "state", "health", "pid", "container", "started_at", "restarts", "exit_code", "detail")
+    return {"replicas": [{k: rep.get(k) for k in keys} for rep in record["replicas"]]}
 
 
 def _only(data: dict[str, Any], names: list[str]) -> None:
@@ -188,8 +198,14 @@ def _print_status(data: dict[str, Any]) -> None:
         header.append("WATCH")
     rows = []
     order = data.get("order") or list(data["services"])
+    entries: list[tuple[str, dict[str, Any]]] = []
     for name in order:
         r = data["services"][name]
+        entries.append((name, r))
+        # deploy.replicas: a row per further instance, under the service's (which is replica 1)
+        entries.extend((f"{name}#{rep['replica']}", {**r, **rep, "cpu_percent": None, "rss_bytes": None})
+                       for rep in r.get("replicas") or () if rep.get("replica") != 1)
+    for name, r in entries:
         ident = str(r.get("pid") or (str(r.get("container"))[:12] if r.get("container") else "-"))
         running = r["state"] in ("running", "starting")
         cpu = r.get("cpu_percent")

@@ -37,7 +37,9 @@ def listen_diagnostics(config: LoadedConfig, services: Mapping[str, Any]) -> lis
                                            f"{path}.port", config.location("services", name, "listen", index, "port")))
             else:
                 owners[entry.port] = path
-            if entry.mode == "fd":
+            if svc.runtime == "docker":
+                problems.extend(_container_listen(config, name, index, entry, svc))
+            if entry.mode == "fd" and svc.runtime != "docker":
                 kind = _probe_kind(svc.healthcheck)
                 if kind not in FD_PROBES:
                     found = f"{'an' if kind == 'http' else 'a'} {kind} probe" if kind else "no healthcheck"
@@ -45,12 +47,21 @@ def listen_diagnostics(config: LoadedConfig, services: Mapping[str, Any]) -> lis
                         f"fd mode needs a notify, log or command probe (found {found}): probes through the "
                         "shared port cannot tell the old instance from the new one",
                         f"{path}.mode", config.location("services", name, "listen", index, "mode")))
-        if svc.replicas > 1:
-            # One instance runs behind a listen port so far; saying so beats running fewer silently.
-            why = ("needs a listen port to share between the instances" if not svc.spec.listen
-                   else "is not supported yet (one instance serves the listen port; restarts are start-first)")
-            problems.append(Diagnostic(f"deploy.replicas above 1 {why}", f"{where}.deploy.replicas",
-                                       config.location("services", name, "deploy", "replicas")))
+        if svc.runtime == "docker" and svc.listen:
+            listened = {entry.port for entry in svc.listen}
+            for index, mapping in enumerate(svc.docker.ports):
+                pair = published(mapping)
+                if pair is not None and pair[0] not in listened:
+                    problems.append(Diagnostic(
+                        f"port {pair[0]} is published by every instance of {name}, and two run at once "
+                        f"(a start-first restart, replicas): add `{{port: {pair[0]}}}` to listen, or drop the mapping",
+                        f"{where}.docker.ports.{index}", config.location("services", name, "docker", "ports", index)))
+        if svc.replicas > 1 and svc.spec.ports and not svc.spec.listen:
+            # Two instances cannot bind one port; behind a listen port they share it.
+            problems.append(Diagnostic(
+                f"deploy.replicas {svc.replicas} needs a listen port: the replicas would all bind "
+                f"port {svc.spec.ports[0]}; add `listen: [{{port: {svc.spec.ports[0]}}}]` so they share it",
+                f"{where}.deploy.replicas", config.location("services", name, "deploy", "replicas")))
         if _probe_kind(svc.healthcheck) == "notify" and svc.runtime == "docker":
             problems.append(Diagnostic("healthcheck notify works for local processes only",
                                        f"{where}.healthcheck.notify",
@@ -65,6 +76,32 @@ def listen_diagnostics(config: LoadedConfig, services: Mapping[str, Any]) -> lis
                                        "others", f"{where}.listen.{unnamed[1]}",
                                        config.location("services", name, "listen", unnamed[1])))
     return problems
+
+
+def published(mapping: str) -> tuple[int, int] | None:
+    """(host port, container port) of a compose port mapping ("8080", "8080:80",
+    "127.0.0.1:8080:80", "[::1]:8080:80/tcp"); None for what is not one."""
+    parts = mapping.split("/", 1)[0].rsplit(":", 2)
+    numbers = parts[-2:] if len(parts) > 1 else parts * 2
+    if not all(n.isdigit() for n in numbers):
+        return None
+    return int(numbers[0]), int(numbers[1])
+
+
+def _container_listen(config: LoadedConfig, name: str, index: int, entry: Any, svc: Any) -> list[Diagnostic]:
+    """A container's listen port: proxied to the container port its docker.ports publishes."""
+    path = f"services.{name}.listen.{index}"
+    if entry.mode == "fd":
+        return [Diagnostic("fd mode hands the socket to a local process; a container's listen port is "
+                           "proxied: drop `mode: fd`, or run the service as a process",
+                           f"{path}.mode", config.location("services", name, "listen", index, "mode"))]
+    hosts = [found[0] for found in map(published, svc.docker.ports) if found is not None]
+    if entry.port not in hosts:
+        return [Diagnostic(f"listen port {entry.port} of a container must be one of its docker.ports "
+                           f'(add "127.0.0.1:{entry.port}:<container port>"): the supervisor binds {entry.port} '
+                           "and each container publishes that container port on a private loopback port",
+                           f"{path}.port", config.location("services", name, "listen", index, "port"))]
+    return []
 
 
 def _probe_kind(check: Any) -> str | None:

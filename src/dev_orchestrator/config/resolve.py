@@ -6,6 +6,7 @@ code reads these, never the raw spec dicts.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -163,10 +164,9 @@ def resolve(
                 {*secret_env(config, name, docker=False), *secret_env(config, name, docker=True)}
                 | {k for k in env if is_secret_key(k)}
             ),
-            # Containers keep their published ports and restart stop-first (for now).
-            listen=tuple(svc.listen) if runtime == "process" else (),
+            listen=tuple(svc.listen),
             replicas=deploy.replicas if deploy is not None else 1,
-            update_order=order or ("start-first" if svc.listen and runtime == "process" else "stop-first"),
+            update_order=order or ("start-first" if svc.listen else "stop-first"),
             monitor=deploy.update_config.monitor if deploy is not None else 1.0,
         )
     problems = listen_diagnostics(config, services) + [
@@ -196,6 +196,55 @@ def require_runnable(stack: ResolvedStack, names: set[str]) -> None:
             f"{listed} run only in Docker (no command for a local process), and Docker is off",
             hint="start with --docker, or set orchestrator.docker: true in an overlay",
         )
+    replicated = sorted(n for n in names if stack.services[n].runtime == "docker" and stack.services[n].replicas > 1
+                        and not stack.services[n].listen)
+    if replicated:
+        raise UsageError(
+            f"{', '.join(replicated)}: deploy.replicas above 1 runs containers here only behind a listen port "
+            "(elsewhere they get replicas on Swarm or Kubernetes: see docs/SWARM.md, docs/KUBERNETES.md)",
+            hint="add `listen: [{port: N}]` for a port in docker.ports, or set deploy.replicas: 1 in this "
+            "environment's overlay",
+        )
+
+
+MAX_SCALE = 64  # as deploy.replicas
+
+
+def parse_scale(items: tuple[str, ...] | list[str]) -> dict[str, int]:
+    """``--scale SVC=N`` (repeatable) as {service: replicas}; UsageError for a malformed one."""
+    out: dict[str, int] = {}
+    for item in items:
+        name, sep, number = item.partition("=")
+        if not sep or not name or not number.isdigit():
+            raise UsageError(f'--scale "{item}": expected SERVICE=NUMBER', hint="e.g. --scale web=3")
+        out[name] = int(number)
+    return out
+
+
+def scaled(stack: ResolvedStack, scale: Mapping[str, int], *, strict: bool = True) -> ResolvedStack:
+    """The stack with ``deploy.replicas`` overridden for this run (compose's ``--scale``).
+
+    ``strict``: a name the stack does not have is an error (the command line); otherwise
+    it is dropped (an override kept by the supervisor for a service since removed).
+    """
+    if not scale:
+        return stack
+    services = dict(stack.services)
+    for name, count in scale.items():
+        svc = services.get(name)
+        if svc is None:
+            if strict:
+                raise UsageError(f'--scale {name}={count}: the stack has no service "{name}"',
+                                 hint=f"services: {', '.join(sorted(services))}")
+            continue
+        if not 1 <= count <= MAX_SCALE:
+            raise UsageError(f"--scale {name}={count}: use 1 to {MAX_SCALE} replicas",
+                             hint=f"to run none, stop it: dev-orchestrator stop {name}")
+        if count > 1 and not svc.listen and (svc.spec.ports or svc.runtime == "docker"):
+            raise UsageError(f"--scale {name}={count}: replicas of {name} would all bind its port; "
+                             "they share a listen port only", hint=f"add `listen: [{{port: N}}]` to {name}")
+        services[name] = dataclasses.replace(svc, replicas=count)
+    return dataclasses.replace(stack, services=services)
 
 
 def _dependencies(

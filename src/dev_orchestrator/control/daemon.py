@@ -55,6 +55,7 @@ class Supervisor(Following):
         self.usage = Usage()
         self._container_stats: Any = None
         self.environ: dict[str, str] = dict(os.environ)
+        self.scale: dict[str, int] = {}  # start --scale SVC=N: replicas for this run, over the files
         # What each running instance was started from (plan.fingerprint), by service.
         self.fingerprints: dict[str, dict[str, Any]] = {}
         self._desired: tuple[float, Any] | None = None  # (files' mtime, stack) for drift
@@ -96,6 +97,10 @@ class Supervisor(Following):
                 from ..backends.docker_spec import image_of
 
                 record["image"] = image_of(self.stack.project, svc)
+            replicas = self.engine.replica_records(name)
+            if replicas:  # deploy.replicas: one record per instance (1 is the service's own)
+                record["replicas"] = [{"replica": 1, **protocol.status_record(status)}] + [
+                    {"replica": index, **protocol.status_record(rep)} for index, rep in replicas]
             services[name] = record
         return {
             "project": self.stack.project,
@@ -157,6 +162,8 @@ class Supervisor(Following):
             self._record_fingerprint(event)
         if isinstance(event, (ev.Stopped, ev.Exited, ev.Failed)):
             self._maybe_idle()
+        if isinstance(event, ev.ReplicaEvent):
+            event = event.event  # a replica's spawn is recorded before it is told, as the first's
         if isinstance(event, ev.Spawned):
             # The pid is on disk before anyone hears of the spawn: a supervisor killed
             # right now leaves a record that recovery can prove (and the marker besides).

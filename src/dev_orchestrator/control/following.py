@@ -34,6 +34,7 @@ class Following:
     op_lock: asyncio.Lock
     _desired: tuple[float, Any] | None
     _desired_problem: str | None
+    scale: dict[str, int]
     _config_mtime: float
 
     def _mtime(self) -> float:
@@ -50,12 +51,12 @@ class Following:
     def load_stack(self, *, env: str | None = None, docker: Any = "same", environ: dict[str, str] | None = None) -> Any:
         """Read the files again (ConfigError: nothing changes) and resolve them."""
         from ..config import load
-        from ..config.resolve import resolve
+        from ..config.resolve import resolve, scaled
 
         environ = self.environ if environ is None else environ
         docker = self.docker_flag if docker == "same" else docker
         config = load(self.file, env or self.stack.config.env, cwd=self.stack.root, environ=environ)
-        return resolve(config, docker=docker, environ=environ)
+        return scaled(resolve(config, docker=docker, environ=environ), self.scale, strict=False)
 
     def drift(self) -> dict[str, tuple[str, ...]]:
         """Per running service, how its definition in the files differs from what runs."""
@@ -107,7 +108,8 @@ class Following:
         request = parse(ApplyBody, body)
         docker: Any = "same" if request.docker is None else {"on": True, "off": False, "config": None}[request.docker]
         return await self._apply(request.services, timeout=request.timeout, environ=request.environ,
-                                 dry_run=request.dry_run, env=request.env, docker=docker, restart=request.restart)
+                                 dry_run=request.dry_run, env=request.env, docker=docker, restart=request.restart,
+                                 scale=request.scale)
 
     async def h_restart(self, body: dict[str, Any]) -> Any:
         """Each named service ends running its current definition (all when none named)."""
@@ -159,12 +161,13 @@ class Following:
 
     async def _apply(self, names: list[str], *, timeout: float | None, environ: dict[str, str] | None,
                      dry_run: bool = False, env: str | None = None, docker: Any = "same",
-                     restart: bool = False, rebuild: bool = False) -> Any:
+                     restart: bool = False, rebuild: bool = False, scale: dict[str, int] | None = None) -> Any:
+        from ..config.resolve import scaled
         from .reconcile import apply
 
         # Load before anything changes: a config error leaves the stack as it is (exit 2).
         environ = self.environ if environ is None else dict(environ)
-        stack = self.load_stack(env=env, docker=docker, environ=environ)
+        stack = scaled(self.load_stack(env=env, docker=docker, environ=environ), scale or {})
         names = self._names(names, stack)
         if dry_run:
             async with self.op_lock:
@@ -180,6 +183,9 @@ class Following:
             send({"type": "plan", **plan.to_json(), "env": stack.config.env, "docker": stack.docker})
             self.environ = environ
             self.stack = stack
+            if scale:
+                self.scale.update(scale)  # kept for this run: later commands read the files with it
+                self._desired = None  # drift is judged against the scaled stack from now on
             if docker != "same":
                 self.docker_flag = docker
             self._config_mtime = self._mtime()

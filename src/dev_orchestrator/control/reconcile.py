@@ -55,11 +55,13 @@ def observe(engine: Any, fingerprints: Mapping[str, Mapping[str, Any]]) -> dict[
 async def apply(engine: Any, plan: Plan, stack: Any, *, timeout: float | None) -> Applied:
     """Make ``engine`` run ``stack`` as ``plan`` says."""
     done = Applied()
+    # Only the replica count changed, and the service runs: scale it, replace nothing.
+    scale = [s.service for s in plan.steps if s.action is Action.SCALE]
     swap = [s.service for s in plan.steps if s.action in (Action.RECREATE, Action.RESTART)
-            and _swappable(engine, stack, s.service)]
+            and s.service not in scale and _swappable(engine, stack, s.service)]
     removed = {s.service for s in plan.steps if s.action is Action.REMOVE}
     stop_now = [s.service for s in plan.steps
-                if s.action in STOP_FIRST and engine.is_active(s.service) and s.service not in swap]
+                if s.action in STOP_FIRST and engine.is_active(s.service) and s.service not in swap + scale]
     for names, keep in (([n for n in stop_now if n in removed], False), ([n for n in stop_now if n not in removed], True)):
         if not names:
             continue
@@ -71,7 +73,9 @@ async def apply(engine: Any, plan: Plan, stack: Any, *, timeout: float | None) -
     order = stack.graph.order()
     for name in sorted(swap, key=order.index):
         done.swapped[name] = await engine.replace(name, timeout=timeout)
-    to_start = [s.service for s in plan.steps if s.action in START and s.service not in swap]
+    for name in sorted(scale, key=order.index):
+        done.swapped[name] = await engine.rescale(name, timeout=timeout)
+    to_start = [s.service for s in plan.steps if s.action in START and s.service not in swap + scale]
     for name in to_start:
         engine.reset_counters(name)
     if to_start:
@@ -84,7 +88,7 @@ def _swappable(engine: Any, stack: Any, name: str) -> bool:
     svc = stack.services.get(name)
     front = engine.fronts.get(name)
     return (
-        svc is not None and svc.start_first and svc.runtime == "process" and front is not None
+        svc is not None and svc.start_first and front is not None
         and front.listen == svc.listen and engine.is_active(name) and name in engine.instances
         and engine.status[name].state.value == "running"
     )

@@ -57,11 +57,15 @@ def find_leftovers(paths: Paths) -> Leftovers:
     for name, record in ((state or {}).get("services") or {}).items():
         if not isinstance(record, dict) or record.get("container"):
             continue
-        verdict = verify(record.get("pid"), record.get("create_time"), expected_marker(paths, state, name))
-        if verdict.ours:
-            out.ours[name] = {**record, "marker": expected_marker(paths, state, name)}
-        elif verdict.kind == "foreign":
-            out.foreign[name] = verdict.reason
+        expected = expected_marker(paths, state, name)
+        # deploy.replicas: replica 1 is the record itself; the others are proven one by one
+        extra = [r for r in record.get("replicas") or () if isinstance(r, dict) and r.get("replica") != 1]
+        for key, entry in [(name, record), *((f"{name}#{r.get('replica')}", r) for r in extra)]:
+            verdict = verify(entry.get("pid"), entry.get("create_time"), expected)
+            if verdict.ours:
+                out.ours[key] = {**record, **entry, "marker": expected}
+            elif verdict.kind == "foreign":
+                out.foreign[key] = verdict.reason
     # Processes recorded nowhere (killed between spawn and write, or a lost state file)
     # are found by this project's marker.
     known = {r.get("pid") for r in out.ours.values()}
@@ -131,6 +135,7 @@ def cleanup_orphans(paths: Paths, *, volumes: bool = False) -> dict[str, dict[st
     if state:
         for record in (state.get("services") or {}).values():
             record.update(state="stopped", health="none", pid=None, create_time=None, container=None)
+            record.pop("replicas", None)
         with contextlib.suppress(OSError):
             write_state(paths.state, {k: v for k, v in state.items() if k != "version"} | {"stopped": True})
     return stopped

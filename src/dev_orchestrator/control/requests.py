@@ -60,6 +60,7 @@ class ApplyBody(Request):
     env: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]+$")
     docker: Literal["on", "off", "config"] | None = None
     restart: bool = False
+    scale: dict[str, int] = Field(default_factory=dict, max_length=10_000)  # --scale: replicas for this run
 
 
 class BadBody(UsageError):

@@ -25,6 +25,7 @@ from ..ports import check_ports
 from . import events as ev
 from .front import Front, Instance
 from .instances import Instances
+from .replicas import Replicas
 from .states import ACTIVE, Health, ServiceStatus, State, check_transition
 from .unit import ServiceUnit
 
@@ -60,7 +61,7 @@ class StopReport:
         return [n for n, r in self.stopped.items() if r.killed]
 
 
-class Engine(Instances):
+class Engine(Instances, Replicas):
     """Runs one stack. Use as ``async with Engine(stack) as engine: ...``."""
 
     def __init__(
@@ -97,6 +98,10 @@ class Engine(Instances):
         self.fronts: dict[str, Front] = {}
         self.instances: dict[str, Instance] = {}
         self.candidates: dict[str, ServiceUnit] = {}  # new instances of a start-first replace
+        # deploy.replicas: units 2..N of a service and their states (runtime/replicas.py)
+        self.replica_units: dict[str, dict[int, ServiceUnit]] = {}
+        self.replica_status: dict[str, dict[int, ServiceStatus]] = {}
+        self._replica_changed = asyncio.Event()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -189,6 +194,11 @@ class Engine(Instances):
 
     def emit(self, event: ev.Event) -> None:
         name = event.service
+        if isinstance(event, ev.ReplicaEvent):
+            self._apply_replica(event)
+            for listener in list(self.listeners):
+                listener(event, self.status[name])
+            return
         old = self.status[name]
         new = self._next(old, event)
         if new.state is not old.state:
@@ -198,6 +208,8 @@ class Engine(Instances):
         previous.set()
         mine, self._service_changed[name] = self._service_changed[name], asyncio.Event()
         mine.set()
+        if name in self.replica_units and (new.state is not old.state or new.health is not old.health):
+            self.rotate(name)
         for listener in list(self.listeners):
             listener(event, new)
         self._restart_dependents(event)
@@ -389,6 +401,13 @@ class Engine(Instances):
                     self.emit(ev.Failed(name, exc.message))
                 started_here.append(name)
                 ok = await self._wait_for(name, self.readiness(name), abort)
+                if ok and name in self.replica_units:
+                    why = await self.replicas_ready(name, abort)
+                    if why == "aborted":
+                        return
+                    if why is not None:
+                        ok = False
+                        self._failed[name] = why
             if ok:
                 report.ready_after[name] = time.monotonic() - began
             elif ok is False:
@@ -440,6 +459,12 @@ class Engine(Instances):
 
         return await replace(self, name, timeout=timeout)
 
+    async def rescale(self, name: str, *, timeout: float | None = None) -> Any:
+        """Start or stop replicas of ``name`` to match deploy.replicas; a ReplaceReport."""
+        from .replace import rescale
+
+        return await rescale(self, name, timeout=timeout)
+
     async def _launch(self, name: str, timeout: float | None) -> None:
         # A fresh instance: what the previous one reached or failed no longer counts
         # (a waiter would otherwise read the old failure before the new unit says Starting).
@@ -448,12 +473,16 @@ class Engine(Instances):
         unit = await self.make_unit(name, timeout, self.emit)
         self.units[name] = unit
         instance = unit.instance
-        if instance is not None:
+        front = self.fronts.get(name)
+        if instance is not None and front is not None:
             # Connections go to it at once: the proxy retries a refused connect until the
             # instance listens (up to its hold timeout), so clients wait, never refused.
             self.instances[name] = instance
-            self.fronts[name].switch([instance])
+            front.switch([instance])
         self.spawn(unit)
+        count = self.stack.services[name].replicas
+        if count > 1:
+            await self.launch_replicas(name, list(range(2, count + 1)), timeout)
 
     # -- stop --------------------------------------------------------------------------------
 
@@ -489,13 +518,17 @@ class Engine(Instances):
                 return True
             front = self.fronts.get(name)
             instance = self.instances.get(name)
+            others = [u.instance for u in self.replica_units.get(name, {}).values() if u.instance is not None]
             if keep_ports and front is not None and instance is not None:
-                # Stop-first: new connections wait in the proxy while the old instance
-                # finishes the ones it has, then stops; the port stays ours.
+                # Stop-first: new connections wait in the proxy while the old instances
+                # finish the ones they have, then stop; the port stays ours.
                 front.switch([])
-                await front.drain(instance, unit.service.stop_grace_period if grace is None else grace)
+                wait = unit.service.stop_grace_period if grace is None else grace
+                await asyncio.gather(*(front.drain(inst, wait) for inst in [instance, *others]))
             unit.request_stop(grace)
+            replicas = asyncio.ensure_future(self.stop_replicas(name, grace))
             await unit.finished.wait()
+            await replicas
             if candidate is not None:
                 await candidate.finished.wait()
             if not keep_ports and front is not None:

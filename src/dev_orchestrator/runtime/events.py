@@ -116,3 +116,16 @@ class GaveUp(Event):
     """The restart policy is used up: the service stays down (``gave up after 3 restarts``)."""
 
     reason: str
+
+
+@dataclass(frozen=True)
+class ReplicaEvent(Event):
+    """An event of replica ``replica`` (2, 3, ...) of a service with ``deploy.replicas``.
+
+    Why wrapped: the service's own state follows its first replica; the others have
+    their own small state each (runtime/replicas.py), and listeners (the state file,
+    progress) still hear of them.
+    """
+
+    replica: int
+    event: Event

@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from ..config.listen_checks import published
 from ..net.listener import Listener, free_loopback_port
 from ..net.proxy import Proxy, Target
+from ..state import REPLICA_ENV
 
 if TYPE_CHECKING:
     from ..config.deploy import Listen
@@ -91,14 +93,21 @@ class Front:
             targets[index] = (LOOPBACK, port)
             env[entry.env_name] = str(port)
             rewrite[entry.port] = port
-        env["DEV_ORCHESTRATOR_REPLICA"] = str(replica)
+        env[REPLICA_ENV] = str(replica)
         check = service.healthcheck
         if check is not None and check != "docker" and rewrite:
             check = _pointed(check, rewrite)
         sockets = tuple(
             (entry.fd_name, self.listeners[index]) for index, entry in enumerate(self.listen) if entry.mode == "fd"
         )
-        return Instance(dataclasses.replace(service, env=env, healthcheck=check), targets, sockets)
+        docker = service.docker
+        if service.runtime == "docker" and docker is not None:
+            # A container keeps its own port: it publishes it on the private loopback port.
+            docker = docker.model_copy(update={
+                "ports": [_republished(text, rewrite) for text in docker.ports],
+                "environment": {**docker.environment, REPLICA_ENV: str(replica)},
+            })
+        return Instance(dataclasses.replace(service, env=env, healthcheck=check, docker=docker), targets, sockets)
 
     def switch(self, instances: Sequence[Instance]) -> None:
         """Send new connections to ``instances`` from now on (round robin); none: hold them."""
@@ -124,6 +133,14 @@ class Front:
         self._serving.clear()
         for listener in self.listeners:
             listener.close()
+
+
+def _republished(mapping: str, ports: dict[int, int]) -> str:
+    """A container's port mapping whose host port is a listen port, moved to the private port."""
+    found = published(mapping)
+    if found is None or found[0] not in ports:
+        return mapping
+    return f"{LOOPBACK}:{ports[found[0]]}:{found[1]}"
 
 
 def _pointed(check: HealthCheck, ports: dict[int, int]) -> HealthCheck:

@@ -9,18 +9,19 @@ The engine mixes this in; every method runs on the event loop's thread.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from ..state import REPLICA_ENV
 from . import events as ev
-from .front import Front
+from .front import Front, Instance
 from .unit import ServiceUnit
 
 if TYPE_CHECKING:
     from ..backends.base import Backend
     from ..config.resolve import ResolvedStack
     from ..logs.writer import LogSink
-    from .front import Instance
 
 
 class Instances:
@@ -56,11 +57,17 @@ class Instances:
             self.fronts[name] = front
         return front
 
-    async def make_unit(self, name: str, timeout: float | None, emit: Callable[[ev.Event], None]) -> ServiceUnit:
-        """A unit for a new instance of ``name`` (private ports and sockets when it listens)."""
+    async def make_unit(self, name: str, timeout: float | None, emit: Callable[[ev.Event], None],
+                        replica: int = 1) -> ServiceUnit:
+        """A unit for a new instance of ``name`` (private ports and sockets when it listens).
+
+        With ``deploy.replicas`` every instance learns its number in DEV_ORCHESTRATOR_REPLICA.
+        """
         svc = self.stack.services[name]
         front = await self.front(name)
-        instance = front.instance(svc) if front is not None else None
+        instance = front.instance(svc, replica) if front is not None else None
+        if instance is None and svc.replicas > 1:
+            instance = Instance(dataclasses.replace(svc, env={**svc.env, REPLICA_ENV: str(replica)}), {})
         return ServiceUnit(svc, self.backend(svc.runtime), self.sink(name), emit, startup_deadline=timeout,
                            instance=instance, notify_dir=self.stack.root / ".orchestrator" / "notify")
 

@@ -45,11 +45,19 @@ class ReplaceReport:
     drained: bool = True
     reason: str = ""
     log_tail: list[str] = field(default_factory=list)
+    # deploy.replicas: replica number (2, 3, ...) -> [old pid, new pid] as the rolling update went
+    replicas: dict[int, list[int | None]] = field(default_factory=dict)
+    scaled: bool = False  # only the replica count changed: instance 1 was left alone
 
     def to_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "old_pid": self.old_pid, "new_pid": self.new_pid,
-                "healthy_in": round(self.healthy_in, 4), "drained_in": round(self.drained_in, 4),
-                "drained": self.drained, "reason": self.reason, "log_tail": self.log_tail}
+        out: dict[str, Any] = {"ok": self.ok, "old_pid": self.old_pid, "new_pid": self.new_pid,
+                               "healthy_in": round(self.healthy_in, 4), "drained_in": round(self.drained_in, 4),
+                               "drained": self.drained, "reason": self.reason, "log_tail": self.log_tail}
+        if self.replicas:
+            out["replicas"] = {str(i): pids for i, pids in sorted(self.replicas.items())}
+        if self.scaled:
+            out["scaled"] = True
+        return out
 
 
 class Candidate:
@@ -93,10 +101,71 @@ def _drop(event: ev.Event) -> None:
 
 
 async def replace(engine: Engine, name: str, *, timeout: float | None) -> ReplaceReport:
-    """Replace ``name``'s running instance start-first; on any failure keep the old one."""
-    old = engine.units[name]
-    old_instance = engine.instances.get(name)
-    report = ReplaceReport(name, old_pid=engine.status[name].pid)
+    """Replace every instance of ``name`` start-first, one replica after another (rolling).
+
+    On a failure the instance being replaced keeps serving and the update stops there
+    (the replicas not reached yet keep the old definition); the report says which.
+    The number of replicas follows the files: extra ones start, surplus ones stop.
+    """
+    report = await _replace_one(engine, name, 1, timeout=timeout)
+    if not report.ok:
+        return report
+    count = engine.stack.services[name].replicas
+    for index in sorted(engine.replica_units.get(name, {})):
+        if index > count:
+            gone = engine.replica_status.get(name, {}).get(index)
+            await engine.stop_replicas(name, None, [index])
+            report.replicas[index] = [gone.pid if gone is not None else None, None]
+            continue
+        step = await _replace_one(engine, name, index, timeout=timeout)
+        report.replicas[index] = [step.old_pid, step.new_pid]
+        if not step.ok:
+            report.ok = False
+            report.reason = f"replica {index}: {step.reason} (the rolling update stopped there)"
+            report.log_tail = step.log_tail
+            return report
+    await _start_missing(engine, name, count, report, timeout)
+    return report
+
+
+async def rescale(engine: Engine, name: str, *, timeout: float | None) -> ReplaceReport:
+    """Only the replica count changed: start the missing replicas or stop the surplus ones;
+    the running instances are left as they are (compose's ``--scale``)."""
+    pid = engine.status[name].pid
+    report = ReplaceReport(name, ok=True, old_pid=pid, new_pid=pid, scaled=True)
+    count = engine.stack.services[name].replicas
+    unit = engine.units.get(name)
+    if unit is not None:  # its definition differs in the count alone: it is the new one now
+        unit.service = engine.stack.services[name]
+    for index in sorted(engine.replica_units.get(name, {}), reverse=True):
+        if index > count:
+            gone = engine.replica_status.get(name, {}).get(index)
+            await engine.stop_replicas(name, None, [index])
+            report.replicas[index] = [gone.pid if gone is not None else None, None]
+    await _start_missing(engine, name, count, report, timeout)
+    return report
+
+
+async def _start_missing(engine: Engine, name: str, count: int, report: ReplaceReport,
+                         timeout: float | None) -> None:
+    missing = [i for i in range(2, count + 1) if i not in engine.replica_units.get(name, {})]
+    if missing:
+        await engine.launch_replicas(name, missing, timeout)
+        why = await engine.replicas_ready(name, asyncio.Event())
+        for index in missing:
+            report.replicas[index] = [None, engine.replica_status.get(name, {}).get(index, engine.status[name]).pid]
+        if why is not None:
+            report.ok = False
+            report.reason = why
+
+
+async def _replace_one(engine: Engine, name: str, index: int, *, timeout: float | None) -> ReplaceReport:
+    """Replace instance ``index`` of ``name`` (1: the service's own unit) start-first."""
+    first = index == 1
+    old = engine.units[name] if first else engine.replica_units[name][index]
+    old_status = engine.status[name] if first else engine.replica_status.get(name, {}).get(index)
+    old_instance = engine.instances.get(name) if first else old.instance
+    report = ReplaceReport(name, old_pid=old_status.pid if old_status is not None else None)
     front = await engine.front(name)
     if front is None or old_instance is None:
         report.reason = f"{name} has no listen port to switch"
@@ -104,9 +173,10 @@ async def replace(engine: Engine, name: str, *, timeout: float | None) -> Replac
     began = time.monotonic()
     svc = engine.stack.services[name]
     watch = Candidate(svc.healthcheck is not None)
-    unit = await engine.make_unit(name, timeout, watch)
+    unit = await engine.make_unit(name, timeout, watch, replica=index)
     engine.candidates[name] = unit
-    engine.emit(ev.Replacing(name, report.old_pid))
+    emit = engine.emit if first else engine.replica_emitter(name, index)
+    emit(ev.Replacing(name, report.old_pid))
     engine.spawn(unit)
     try:
         reason = await _until_ready(unit, watch)
@@ -128,18 +198,23 @@ async def replace(engine: Engine, name: str, *, timeout: float | None) -> Replac
     instance = unit.instance
     assert instance is not None
     old.route(_drop)
-    unit.route(engine.emit)
-    engine.units[name] = unit
-    engine.instances[name] = instance
+    unit.route(emit)
     engine.candidates.pop(name, None)
-    front.switch([instance])
-    if engine.status[name].state is not State.RUNNING:
-        engine.emit(ev.Starting(name))  # the old instance had crashed meanwhile
+    if first:
+        engine.units[name] = unit
+        engine.instances[name] = instance
+        if name in engine.replica_units:
+            engine.rotate(name)
+        else:
+            front.switch([instance])
+        if engine.status[name].state is not State.RUNNING:
+            emit(ev.Starting(name))  # the old instance had crashed meanwhile
+    else:
+        engine.replica_units[name][index] = unit  # the old one leaves the rotation
     report.new_pid = watch.pid
-    engine.emit(ev.Replaced(name, watch.pid, watch.create_time, watch.container, report.old_pid,
-                            report.healthy_in))
+    emit(ev.Replaced(name, watch.pid, watch.create_time, watch.container, report.old_pid, report.healthy_in))
     if watch.status is not None:
-        engine.emit(ev.Notified(name, watch.status))
+        emit(ev.Notified(name, watch.status))
     # The old instance finishes what it has (new connections no longer reach it).
     report.drained_in, report.drained = await front.drain(old_instance, old.service.stop_grace_period)
     old.request_stop()

@@ -50,7 +50,7 @@ class ZeroDowntimeProject(Project):
                 deploy: {{replicas: {replicas}, update_config: {{{update}monitor: {monitor}}}}}
                 healthcheck: {{{check}, interval: 200ms, retries: 3, start_period: 5s}}
                 stop_grace_period: 5s
-            """ + textwrap.indent(textwrap.dedent(extra), "  ")
+""" + textwrap.indent(textwrap.dedent(extra), " " * 16)
         )
 
 

@@ -94,12 +94,51 @@ def test_fd_mode_needs_a_probe_that_tells_instances_apart(write: Write, load_pro
                               "command probe (found an http probe)")
 
 
-def test_replicas_need_listen_and_a_listen_name_is_checked(write: Write, load_project: Load,
+def test_replicas_with_a_port_need_listen_and_a_listen_name_is_checked(write: Write, load_project: Load,
                                                             errors: Callable[..., list[str]]) -> None:
-    write("services.yaml", "services:\n  web:\n    command: run\n    deploy: {replicas: 2}\n")
+    write("services.yaml", "services:\n  web:\n    command: run\n    ports: [8080]\n    deploy: {replicas: 2}\n")
     assert resolve_errors(load_project) == [
-        "services.yaml:4:24: services.web.deploy.replicas: deploy.replicas above 1 needs a listen port to "
-        "share between the instances"
+        "services.yaml:5:24: services.web.deploy.replicas: deploy.replicas 2 needs a listen port: the replicas "
+        "would all bind port 8080; add `listen: [{port: 8080}]` so they share it"
     ]
+    # workers without a port, and replicas behind a listen port, are fine
+    write("services.yaml", "services:\n  worker:\n    command: run\n    deploy: {replicas: 3}\n")
+    assert resolve(load_project(), environ={}).services["worker"].replicas == 3
+    write("services.yaml", "services:\n  web:\n    command: run\n    listen: [{port: 8080}]\n    deploy: {replicas: 2}\n")
+    assert resolve(load_project(), environ={}).services["web"].replicas == 2
     write("services.yaml", "services:\n  web:\n    command: run\n    listen: [{port: 1, name: 'a-b'}]\n")
     assert any('invalid listen name "a-b"' in e for e in errors())
+
+
+def test_a_container_behind_listen_publishes_that_port_and_no_other(write: Write, load_project: Load) -> None:
+    write("services.yaml", """
+        services:
+          web:
+            listen: [{port: 8700}]
+            docker: {image: app, ports: ["127.0.0.1:8700:80"]}
+            deploy: {replicas: 2}
+    """)
+    web = resolve(load_project(), docker=True, environ={}).services["web"]
+    assert web.runtime == "docker" and web.start_first and web.replicas == 2
+    write("services.yaml", """
+        services:
+          web:
+            listen: [{port: 8700, mode: fd}, {port: 8701, name: admin}]
+            docker: {image: app, ports: ["127.0.0.1:8700:80", "9090:9090"]}
+    """)
+    with pytest.raises(ConfigError) as info:
+        resolve(load_project(), docker=True, environ={})
+    found = [str(d) for d in info.value.diagnostics]
+    assert any("services.web.listen.0.mode: fd mode hands the socket to a local process" in e for e in found)
+    assert any("services.web.listen.1.port: listen port 8701 of a container must be one of its docker.ports "
+               '(add "127.0.0.1:8701:<container port>")' in e for e in found)
+    assert any("services.web.docker.ports.1: port 9090 is published by every instance of web" in e for e in found)
+    # the same file as a local process: the docker section does not count
+    write("services.yaml", """
+        services:
+          web:
+            command: run
+            listen: [{port: 8700}]
+            docker: {image: app, ports: ["9090:9090"]}
+    """)
+    assert resolve(load_project(), docker=False, environ={}).services["web"].runtime == "process"
