@@ -1,0 +1,95 @@
+"""`dev-orchestrator ui` itself: it needs a terminal, starts the stack when none runs, and
+quitting with q leaves the stack running (on a real pseudo-terminal)."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import pty
+import select
+import struct
+import subprocess
+import sys
+import termios
+import time
+
+from supervisor_cli.conftest import CLI
+
+from .conftest import Project, chatty
+
+
+def write_stack(project: Project, port: int) -> None:
+    project.write(
+        f"""
+        name: demo
+        services:
+          web:
+            command: {project.server(port)}
+            ports: [{port}]
+            healthcheck: {{http: {{url: "http://127.0.0.1:{port}/"}}, interval: 1s}}
+          worker:
+            command: {chatty(project)}
+        """
+    )
+
+
+def test_ui_needs_a_terminal_and_starts_nothing_without_one(project: Project, ports: list[int]) -> None:
+    write_stack(project, ports[0])
+    proc = project.run("ui")
+    assert proc.returncode == 2
+    assert "needs a terminal" in proc.stderr and "logs -f" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (project.root / ".orchestrator" / "supervisor.sock").exists()
+
+
+def test_textual_is_imported_only_when_the_view_opens() -> None:
+    code = "import sys, dev_orchestrator.cli.ui_cmd; print('textual' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def read_until(fd: int, needle: bytes, timeout: float) -> bytes:
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while needle not in seen and time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+    return seen
+
+
+def test_ui_starts_the_stack_and_q_leaves_it_running(project: Project, ports: list[int]) -> None:
+    write_stack(project, ports[0])
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 150, 0, 0))
+    env = {**os.environ, "TERM": "xterm-256color", "PYTHONUNBUFFERED": "1"}
+    env.pop("NO_COLOR", None)
+    proc = subprocess.Popen([*CLI, "ui"], cwd=project.root, stdin=slave, stdout=slave, stderr=slave, env=env,
+                            start_new_session=True)
+    os.close(slave)
+    try:
+        seen = read_until(master, b"Q stop all", timeout=60)
+        assert b"Q stop all" in seen, seen[-2000:]
+        assert b"services up" in seen  # the start's own progress came first
+        seen += read_until(master, b"worker ready", timeout=20)
+        assert b"worker ready" in seen
+        os.write(master, b"q")
+        tail = read_until(master, b"keeps running", timeout=30)
+        assert proc.wait(timeout=30) == 0
+        assert b"the stack keeps running" in tail
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        with contextlib.suppress(OSError):
+            os.close(master)
+    status = project.status()
+    assert status["supervisor"]["running"] is True
+    assert {n: r["state"] for n, r in status["services"].items()} == {"web": "running", "worker": "running"}
