@@ -267,6 +267,8 @@ class DockerBackend:
         self._streams: docker.DockerClient | None = None
         self._plans: dict[str, ContainerPlan] = {}
         self._created: set[str] = set()  # ids of the containers this backend created
+        self._networks: set[str] = set()  # networks known to exist
+        self._network_lock = asyncio.Lock()  # one create per name, whatever starts in parallel
 
     @property
     def client(self) -> docker.DockerClient:
@@ -290,6 +292,7 @@ class DockerBackend:
     async def close(self) -> None:
         """Remove the project network once no container of the project is left (as
         ``docker compose down`` does); named volumes stay."""
+        self._networks.clear()
         if self._client is None:
             return
         api = self._client.api
@@ -314,7 +317,9 @@ class DockerBackend:
         image_ids = await ensure_images(self.client, self.stack, services, call)
         for name, plan in plans.items():
             self._plans[name] = plan.with_image_id(image_ids[name])
-        await self._ensure_network()
+        # every network once, before services start in parallel (the engine would take two
+        # creates of one name as two networks)
+        await self._ensure_network(*dict.fromkeys(net for plan in plans.values() for net, _ in plan.networks))
 
     async def rebuild(self, service: ResolvedService, sink: LogSink) -> str:
         """Build the service's image again (a watched file changed); the running container
@@ -339,17 +344,22 @@ class DockerBackend:
         sink.note(f"built {tag} ({str(info['Id'])[7:19]})")
         return str(info["Id"])
 
-    async def _ensure_network(self) -> None:
-        name = network_name(self.project)
+    async def _ensure_network(self, *names: str) -> None:
+        """The project's networks (its default one when none is named), made once each."""
         api = self.client.api
-        found = await call(api.networks, names=[name])
-        if any(n.get("Name") == name for n in found):
-            return
-        try:
-            await call(api.create_network, name, driver="bridge", labels=project_labels(self.project))
-        except docker.errors.APIError as exc:
-            if exc.status_code != 409:  # created meanwhile by a parallel start
-                raise _api_error(self.project, f"create network {name}", exc) from exc
+        async with self._network_lock:
+            for name in names or (network_name(self.project),):
+                if name in self._networks:
+                    continue
+                found = await call(api.networks, names=[name])
+                if not any(n.get("Name") == name for n in found):
+                    try:
+                        await call(api.create_network, name, driver="bridge", labels=project_labels(self.project),
+                                   check_duplicate=True)
+                    except docker.errors.APIError as exc:
+                        if exc.status_code != 409:  # made meanwhile by another supervisor
+                            raise _api_error(self.project, f"create network {name}", exc) from exc
+                self._networks.add(name)
 
     async def _ensure_volumes(self, plan: ContainerPlan) -> None:
         api = self.client.api
@@ -382,20 +392,19 @@ class DockerBackend:
             if adopted is not None:
                 sink.note(f"container {adopted[:12]} is up to date and running; reusing it")
                 return DockerHandle(self, plan, adopted, sink, adopted=True)
-            await self._ensure_network()
+            await self._ensure_network(*(net for net, _ in plan.networks))
             await self._ensure_volumes(plan)
-            host_config = api.create_host_config(
-                port_bindings=dict(plan.port_map()),
-                binds=dict(plan.binds()),
-                network_mode=plan.network,
-            )
-            endpoints: Any = {plan.network: api.create_endpoint_config(aliases=[plan.service])}
+            host_config = api.create_host_config(**plan.host_config())
+            (first, aliases), *more = plan.networks
+            endpoints: Any = {first: api.create_endpoint_config(aliases=list(aliases))}
             networking = api.create_networking_config(endpoints)
             created = await call(
                 api.create_container, host_config=host_config, networking_config=networking, **plan.create_kwargs()
             )
             container_id = created["Id"]
             self._created.add(container_id)
+            for net, names in more:  # the other networks, before it starts
+                await call(api.connect_container_to_network, container_id, net, aliases=list(names))
         except docker.errors.APIError as exc:
             raise _api_error(service.name, "create its container", exc) from exc
         except (requests.exceptions.RequestException, OSError) as exc:

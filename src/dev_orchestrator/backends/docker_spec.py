@@ -20,6 +20,7 @@ from ..config.resolve import read_env_files
 from ..state import REPLICA_ENV
 
 if TYPE_CHECKING:
+    from ..config.models import DockerSpec
     from ..config.resolve import ResolvedService, ResolvedStack
 
 LABEL_PROJECT = "dev-orchestrator.project"
@@ -133,6 +134,12 @@ class ContainerPlan:
     image_id: str = ""
     labels: dict[str, str] = field(default_factory=dict)
     instance: bool = False  # one of several behind the service's listen ports (own name)
+    # the networks to join, each with the container's aliases there (the first at create)
+    networks: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    options: dict[str, Any] = field(default_factory=dict)  # more create_container arguments
+    host_options: dict[str, Any] = field(default_factory=dict)  # more host config arguments
+    own_labels: dict[str, str] = field(default_factory=dict)  # the user's labels
+    expose: tuple[str, ...] = ()  # ports open to the project's networks, unpublished ("8080", "53/udp")
 
     def config_hash(self) -> str:
         data = {
@@ -141,12 +148,15 @@ class ContainerPlan:
             "ports": [vars(p) for p in self.ports], "mounts": [vars(m) for m in self.mounts],
             "user": self.user, "working_dir": self.working_dir, "stop_signal": self.stop_signal,
             "stop_grace_period": self.stop_grace_period, "network": self.network,
+            "networks": [[n, list(a)] for n, a in self.networks], "options": self.options,
+            "host_options": self.host_options, "own_labels": self.own_labels, "expose": list(self.expose),
         }
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
     def with_image_id(self, image_id: str) -> ContainerPlan:
         plan = ContainerPlan(**{**vars(self), "image_id": image_id, "labels": {}})
-        labels = {LABEL_PROJECT: self.project, LABEL_SERVICE: self.service, LABEL_HASH: plan.config_hash()}
+        labels = {**self.own_labels, LABEL_PROJECT: self.project, LABEL_SERVICE: self.service,
+                  LABEL_HASH: plan.config_hash()}
         return ContainerPlan(**{**vars(plan), "labels": labels})
 
     @property
@@ -181,10 +191,19 @@ class ContainerPlan:
             "labels": self.labels,
             "stop_signal": self.stop_signal,
             "stop_timeout": max(int(round(self.stop_grace_period)), 0),
-            "ports": [(p.container, p.proto) for p in self.ports],
+            "ports": [(p.container, p.proto) for p in self.ports] + self.exposed(),
             "volumes": [m.target for m in self.mounts],
             "detach": True,
+            **self.options,
         }
+
+    def exposed(self) -> list[tuple[int, str]]:
+        return [(int(text.partition("/")[0]), text.partition("/")[2] or "tcp") for text in self.expose]
+
+    def host_config(self) -> dict[str, Any]:
+        """Arguments of ``create_host_config`` (ports, mounts, network and the options)."""
+        return {"port_bindings": dict(self.port_map()), "binds": dict(self.binds()),
+                "network_mode": self.network, **self.host_options}
 
 
 def image_of(project: str, service: ResolvedService) -> str:
@@ -228,10 +247,15 @@ def plan_container(stack: ResolvedStack, service: ResolvedService) -> ContainerP
     docker = service.docker
     assert docker is not None, f"{service.name} has no docker: section"
     project = stack.project
+    networks = tuple(
+        (network_name(project) if net == "default" else volume_name(project, net),
+         (service.name, *attach.aliases))
+        for net, attach in docker.networks.items()
+    ) or ((network_name(project), (service.name,)),)
     return ContainerPlan(
         service=service.name,
         project=project,
-        name=container_name(project, service.name),
+        name=docker.container_name or container_name(project, service.name),
         image=image_of(project, service),
         command=_argv(docker.command),
         entrypoint=_argv(docker.entrypoint),
@@ -242,8 +266,45 @@ def plan_container(stack: ResolvedStack, service: ResolvedService) -> ContainerP
         working_dir=docker.working_dir,
         stop_signal=service.stop_signal,
         stop_grace_period=service.stop_grace_period,
-        network=network_name(project),
+        network=networks[0][0],
+        networks=networks,
+        options=container_options(docker),
+        host_options=host_options(docker),
+        own_labels=dict(docker.labels),
+        expose=tuple(docker.expose),
     )
+
+
+def container_options(docker: DockerSpec) -> dict[str, Any]:
+    """The container options of ``create_container`` that the spec sets (compose's keys)."""
+    out: dict[str, Any] = {}
+    if docker.hostname:
+        out["hostname"] = docker.hostname
+    if docker.tty:
+        out["tty"] = True
+    if docker.stdin_open:
+        out["stdin_open"] = True
+    return out
+
+
+def host_options(docker: DockerSpec) -> dict[str, Any]:
+    """The options of ``create_host_config`` that the spec sets."""
+    out: dict[str, Any] = {}
+    for key in ("cap_add", "cap_drop", "security_opt", "dns", "extra_hosts"):
+        if getattr(docker, key):
+            out[key] = list(getattr(docker, key))
+    for key in ("read_only", "init", "privileged"):
+        if getattr(docker, key):
+            out[key] = True
+    if docker.tmpfs:
+        out["tmpfs"] = dict(item.partition(":")[::2] for item in docker.tmpfs)
+    if docker.sysctls:
+        out["sysctls"] = dict(docker.sysctls)
+    if docker.shm_size:
+        out["shm_size"] = docker.shm_size
+    if docker.ulimits:
+        out["ulimits"] = [{"Name": name, "Soft": u.soft, "Hard": u.hard} for name, u in sorted(docker.ulimits.items())]
+    return out
 
 
 def instance_plan(stack: ResolvedStack, service: ResolvedService, prepared: ContainerPlan) -> ContainerPlan:

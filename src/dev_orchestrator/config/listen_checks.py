@@ -56,6 +56,11 @@ def listen_diagnostics(config: LoadedConfig, services: Mapping[str, Any]) -> lis
                         f"port {pair[0]} is published by every instance of {name}, and two run at once "
                         f"(a start-first restart, replicas): add `{{port: {pair[0]}}}` to listen, or drop the mapping",
                         f"{where}.docker.ports.{index}", config.location("services", name, "docker", "ports", index)))
+        if svc.runtime == "docker" and svc.docker.container_name and (svc.listen or svc.replicas > 1):
+            problems.append(Diagnostic(
+                f"container_name {svc.docker.container_name!r} names one container, and {name} runs several "
+                "(a start-first restart behind listen, or replicas): drop container_name",
+                f"{where}.docker.container_name", config.location("services", name, "docker", "container_name")))
         if svc.replicas > 1 and svc.spec.ports and not svc.spec.listen:
             # Two instances cannot bind one port; behind a listen port they share it.
             problems.append(Diagnostic(

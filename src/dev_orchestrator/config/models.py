@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from .container import ContainerOptions
 from .deploy import Deploy, Listen
 from .develop import Develop
 from .types import Duration, Port, RestartText, SignalName
@@ -233,8 +234,8 @@ class BuildSpec(Model):
         return {k: v for k, v in (_env_mapping(value) or {}).items() if v is not None}
 
 
-class DockerSpec(Model):
-    """How the service runs when Docker is on."""
+class DockerSpec(ContainerOptions):
+    """How the service runs when Docker is on (the container options: config/container.py)."""
 
     image: str | None = None
     build: BuildSpec | None = None
@@ -365,6 +366,14 @@ class Service(Model):
         return shlex.split(self.command) if isinstance(self.command, str) else list(self.command)
 
 
+class DashboardOptions(Model):
+    """The web dashboard that the supervisor serves (`dev-orchestrator dashboard`)."""
+
+    port: int | None = Field(
+        None, ge=1, le=65535, description="TCP port of the web dashboard on 127.0.0.1 (default: a free port)"
+    )
+
+
 class Orchestrator(Model):
     """Options of the tool itself."""
 
@@ -386,6 +395,9 @@ class Orchestrator(Model):
         default_factory=list,
         description="variables whose values are secret besides those named like one (*PASSWORD*, *TOKEN*, ...); "
         "a value that interpolates one is masked and exported as a secret. The lists of all files add up",
+    )
+    dashboard: DashboardOptions = Field(
+        default_factory=DashboardOptions, description="the web dashboard (`dev-orchestrator dashboard`)"
     )
 
 

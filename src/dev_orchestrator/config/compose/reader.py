@@ -15,7 +15,7 @@ from ...errors import ConfigError
 from ..models import SERVICE_NAME
 from ..source import PathKey, Source
 from .fields import FieldReader
-from .keys import CARRIED, NOT_CARRIED, TOP_LEVEL
+from .keys import CARRIED, CONTAINER, NOT_CARRIED, TOP_LEVEL
 from .keys import kind_of as _kind
 from .keys import suggest as _suggest
 from .secrets import Sources
@@ -23,7 +23,7 @@ from .secrets import Sources
 _PULL = {"always": "always", "never": "never", "missing": "missing", "if_not_present": "missing",
          "build": "missing", "daily": "missing", "weekly": "missing"}
 _DOCKER_ORDER = ["image", "build", "pull", "entrypoint", "command", "user", "working_dir", "env_file",
-                 "environment", "ports", "volumes", "healthcheck"]
+                 "environment", "ports", "volumes", "healthcheck", *sorted(CONTAINER)]
 _SERVICE_ORDER = ["docker", "ports", "depends_on", "restart", "stop_signal", "stop_grace_period", "gpus",
                   "profiles", "enabled"]
 
@@ -47,6 +47,8 @@ class ComposeReader(FieldReader):
                 continue
             if key not in TOP_LEVEL:
                 self.error((key,), f'unknown top-level key "{key}"{_suggest(str(key), TOP_LEVEL)}')
+            elif key == "networks":
+                self.networks(data[key])
             elif key not in ("name", "services", "volumes", "secrets", "configs"):
                 self.note((key,), f"top-level {key} not carried over")
         name = data.get("name")
@@ -81,6 +83,18 @@ class ComposeReader(FieldReader):
             raise ConfigError(self.errors)
         return Translation(doc, self.notes)
 
+    def networks(self, networks: Any) -> None:
+        """Top-level networks: each named one is made per project; its options are noted."""
+        if networks is None:
+            return
+        if not isinstance(networks, dict):
+            self.error(("networks",), f"expected a mapping of networks, got {_kind(networks)}")
+            return
+        for name, options in networks.items():
+            if options:
+                self.note(("networks", name), "network options (driver, external, name, ipam, ...) not carried "
+                          f"over: a bridge network <project>_{name} is made")
+
     def volumes(self, volumes: Any) -> None:
         if volumes is None:
             return
@@ -98,7 +112,9 @@ class ComposeReader(FieldReader):
             here = (*path, key)
             if str(key).startswith("x-"):
                 continue
-            if key in NOT_CARRIED:
+            if key == "logging":
+                self.note(here, "not carried over: every service's output goes to logs/<service>.log")
+            elif key in NOT_CARRIED:
                 self.note(here, "not carried over")
             elif key in ("secrets", "configs"):
                 mounts = self.sources[key].mounts(here, value)
@@ -168,6 +184,19 @@ class ComposeReader(FieldReader):
             profiles = self.profiles(here, value)
             if profiles:
                 out["profiles"] = profiles
+        elif key in CONTAINER:
+            if key == "networks" and isinstance(value, dict):
+                value = {net: self.attachment((*here, net), opts) for net, opts in value.items()}
+            docker[key] = value  # the docker: model reads compose's shapes (config/container.py)
+
+    def attachment(self, path: PathKey, opts: Any) -> Any:
+        """A service's options on one network: aliases carry, the rest is noted."""
+        if not isinstance(opts, dict):
+            return opts
+        for key in opts:
+            if key != "aliases":
+                self.note((*path, key), "not carried over (aliases are)")
+        return {k: v for k, v in opts.items() if k == "aliases"}
 
     def profiles(self, path: PathKey, value: Any) -> list[str]:
         if not isinstance(value, list):
@@ -189,7 +218,8 @@ def translate(source: Source) -> Translation:
 
 _DOCKER_KEYS = {"image": "image", "build": "build", "pull_policy": "pull", "entrypoint": "entrypoint",
                 "command": "command", "user": "user", "working_dir": "working_dir", "env_file": "env_file",
-                "environment": "environment", "volumes": "volumes", "healthcheck": "healthcheck"}
+                "environment": "environment", "volumes": "volumes", "healthcheck": "healthcheck",
+                **{key: key for key in CONTAINER}}
 
 
 def translated_positions(positions: dict[PathKey, Any]) -> dict[PathKey, Any]:
