@@ -25,6 +25,7 @@ from pydantic import (
 from .container import ContainerOptions
 from .deploy import Deploy, Listen
 from .develop import Develop
+from .stack_secrets import SecretSource, SecretUse, secret_uses
 from .types import Duration, Port, RestartText, SignalName
 
 SERVICE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
@@ -312,11 +313,20 @@ class Service(Model):
     )
     gpus: int | None = Field(None, ge=0)
     develop: Develop | None = None
+    secrets: list[SecretUse] = Field(
+        default_factory=list,
+        description="secrets (top-level secrets:) the service reads from files: /run/secrets/<name> in a "
+        "container, the path in <NAME>_FILE for a process")
     settings_from: PathList = Field(
         default_factory=list,
         description="settings sections this service receives besides its own settings.<service> "
         "(e.g. [backend] for a migration job that reads BACKEND_* variables)",
     )
+
+    @field_validator("secrets", mode="before")
+    @classmethod
+    def _secrets(cls, value: Any) -> Any:
+        return secret_uses(value)
 
     @field_validator("depends_on", mode="before")
     @classmethod
@@ -412,6 +422,8 @@ class StackFile(Model):
     )
     settings: dict[str, Any] = Field(default_factory=dict)
     orchestrator: Orchestrator = Field(default_factory=Orchestrator)
+    secrets: dict[str, SecretSource] = Field(
+        default_factory=dict, description="secrets by name: {file: PATH} or {environment: VARIABLE} (compose's)")
 
     @model_validator(mode="before")
     @classmethod

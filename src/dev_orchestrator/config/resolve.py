@@ -24,6 +24,7 @@ from .models import Condition, DockerSpec, HealthCheck, Service
 from .secrets import is_secret_key
 from .service_env import env_name_entry, secret_env, stack_env
 from .service_env import flatten_settings as flatten_settings  # kept importable from here
+from .stack_secrets import SecretFile, container_mount, resolve_secrets
 from .types import RestartPolicy, restart_policy
 
 Runtime = Literal["process", "docker"]
@@ -67,6 +68,7 @@ class ResolvedService:
     replicas: int = 1
     update_order: Literal["start-first", "stop-first"] = "stop-first"
     monitor: float = 1.0
+    secrets: tuple[SecretFile, ...] = ()  # files written when it starts (runtime/secret_files.py)
 
     @property
     def start_first(self) -> bool:
@@ -120,6 +122,7 @@ def resolve(
         if rule.condition is Condition.COMPLETED
     }
     services: dict[str, ResolvedService] = {}
+    problems_before: list[Diagnostic] = []
     for name in graph.order():
         svc = spec.services[name]
         containers = spec.orchestrator.containers
@@ -143,6 +146,14 @@ def resolve(
                 env[key] = value
         deploy = svc.deploy
         order = deploy.update_config.order if deploy is not None else None
+        secrets, secret_problems = resolve_secrets(config, name, svc.secrets, shared, container=runtime == "docker")
+        problems_before.extend(secret_problems)
+        docker_spec = svc.docker
+        if secrets and runtime == "docker" and docker_spec is not None:
+            docker_spec = docker_spec.model_copy(
+                update={"volumes": [*docker_spec.volumes, *(container_mount(f) for f in secrets)]})
+        elif secrets:
+            env.update({f.variable: str(f.path) for f in secrets})
         services[name] = ResolvedService(
             name=name,
             spec=svc,
@@ -158,7 +169,7 @@ def resolve(
             critical=svc.critical,
             stop_signal=svc.stop_signal,
             stop_grace_period=svc.stop_grace_period,
-            docker=svc.docker,
+            docker=docker_spec,
             stack_env=own,
             secret_env=frozenset(
                 {*secret_env(config, name, docker=False), *secret_env(config, name, docker=True)}
@@ -168,8 +179,9 @@ def resolve(
             replicas=deploy.replicas if deploy is not None else 1,
             update_order=order or ("start-first" if svc.listen else "stop-first"),
             monitor=deploy.update_config.monitor if deploy is not None else 1.0,
+            secrets=tuple(secrets),
         )
-    problems = listen_diagnostics(config, services) + [
+    problems = problems_before + listen_diagnostics(config, services) + [
         Diagnostic(
             f'"{dep.name}" has no healthcheck{" when it runs in Docker" if services[dep.name].runtime == "docker" else ""}, '
             f"so service_healthy can never hold; give {dep.name} a healthcheck or use service_started",

@@ -26,6 +26,7 @@ from . import events as ev
 from .front import Front, Instance
 from .instances import Instances
 from .replicas import Replicas
+from .secret_files import remove_private
 from .states import ACTIVE, Health, ServiceStatus, State, check_transition
 from .unit import ServiceUnit
 
@@ -136,6 +137,7 @@ class Engine(Instances, Replicas):
                 for backend in self._backends.values():
                     with contextlib.suppress(Exception):
                         await backend.close()
+                remove_private(s for svc in self.stack.services.values() for s in svc.secrets)
 
     def set_stack(self, stack: ResolvedStack) -> None:
         """Adopt a newly loaded stack (reconcile): services that left it must be stopped first.

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import BackendError
 from ..health.prober import Prober
 from . import events as ev
+from .secret_files import write_private
 
 if TYPE_CHECKING:
     from ..backends.base import Backend, StopResult
@@ -163,6 +164,8 @@ class ServiceUnit:
             if notify is not None:
                 service = dataclasses.replace(service, env={**service.env, **notify.env()})
             try:
+                if service.secrets:
+                    write_private(service.secrets)  # BackendError: a folder that is not ours
                 sockets = self.instance.sockets if self.instance is not None else ()
                 if sockets:
                     self.handle = await self.backend.start(service, self.sink, sockets=sockets)  # type: ignore[call-arg]

@@ -1,4 +1,5 @@
-"""A compose file run as it is on the real engine: profiles, a CMD-SHELL healthcheck, a secret."""
+"""A compose file run as it is on the real engine: profiles, a CMD-SHELL healthcheck, secrets
+from a file and from a variable."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 from compose_cli_support import cli, free_port
 
 SECRET = "tok-5a1e7c0ffee"
+API_KEY = "key-77c0ffee12"
 COMPOSE = """
 name: {project}
 services:
@@ -21,7 +23,7 @@ services:
       test: ["CMD-SHELL", "test -f /tmp/ready && test -s /run/secrets/token"]
       interval: 1s
       retries: 30
-    secrets: [token]
+    secrets: [token, {{source: api_key, target: api.key}}]
   web:
     image: {image}
     command: ["sh", "-c", "trap 'exit 0' TERM; mkdir -p /tmp/www; echo hello > /tmp/www/index.html; httpd -f -p 8080 -h /tmp/www & wait"]
@@ -34,6 +36,7 @@ services:
     command: ["sh", "-c", "trap 'exit 0' TERM; sleep 1000 & wait"]
 secrets:
   token: {{file: ./token.txt}}
+  api_key: {{environment: DEMO_API_KEY}}
 """
 
 
@@ -50,7 +53,7 @@ def test_start_a_compose_file_as_it_is(tmp_path: Path, busybox_image: str, proje
                                                                            port=port)))
     (tmp_path / "token.txt").write_text(SECRET)
     try:
-        started = cli("start", "-f", "compose.yaml", cwd=tmp_path)
+        started = cli("start", "-f", "compose.yaml", cwd=tmp_path, env={"DEMO_API_KEY": API_KEY})
         assert started.returncode == 0, started.stdout + started.stderr
         states = _states(tmp_path)
         assert states["db"] == "running" and states["web"] == "running"
@@ -60,11 +63,14 @@ def test_start_a_compose_file_as_it_is(tmp_path: Path, busybox_image: str, proje
         container = docker_client.containers.get(f"{project}-db")
         code, out = container.exec_run(["cat", "/run/secrets/token"])
         assert code == 0 and out.decode() == SECRET
+        code, out = container.exec_run(["cat", "/run/secrets/api.key"])  # written from the variable
+        assert code == 0 and out.decode() == API_KEY
+        assert API_KEY not in str(docker_client.api.inspect_container(container.id)["Config"]["Env"])
         shown = cli("config", "-f", "compose.yaml", cwd=tmp_path)
         assert shown.returncode == 0, shown.stderr
         assert "debug: inactive (profile debug)" in shown.stdout
-        assert SECRET not in shown.stdout + shown.stderr
-        named = cli("start", "debug", "-f", "compose.yaml", cwd=tmp_path)  # named: active whatever its profile
+        assert SECRET not in shown.stdout + shown.stderr and API_KEY not in shown.stdout + shown.stderr
+        named = cli("start", "debug", "-f", "compose.yaml", cwd=tmp_path, env={"DEMO_API_KEY": API_KEY})  # named: active whatever its profile
         assert named.returncode == 0, named.stdout + named.stderr
         assert docker_client.containers.get(f"{project}-debug").status == "running"
     finally:
@@ -90,7 +96,8 @@ def test_up_a_compose_file_then_ctrl_c_leaves_nothing(tmp_path: Path, busybox_im
     (tmp_path / "token.txt").write_text(SECRET)
     env = {k: v for k, v in os.environ.items() if k not in ("ZYRON_ENV", "COMPOSE_PROFILES")}
     proc = subprocess.Popen([sys.executable, "-m", "dev_orchestrator.cli", "up", "--profile", "debug"], cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**env, "NO_COLOR": "1"})
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**env, "NO_COLOR": "1", "DEMO_API_KEY": API_KEY})
     try:
         deadline = time.monotonic() + 60
         while True:

@@ -149,7 +149,7 @@ def test_a_compose_file_runs_as_it_is(tmp_path: Path) -> None:
       web:
         image: nginx
         ports: ["8080:80"]
-        labels: {a: b}
+        mem_limit: 512m
         depends_on: {db: {condition: service_healthy}}
       db:
         image: postgres
@@ -164,7 +164,7 @@ def test_a_compose_file_runs_as_it_is(tmp_path: Path) -> None:
     assert loaded.compose and loaded.project == "shop"
     assert sorted(loaded.activation.inactive) == ["adminer"]
     assert loaded.spec.services["web"].docker.environment == {"DEBUG": "1"}  # type: ignore[union-attr]
-    assert "services.web.labels: not carried over" in loaded.notes
+    assert "services.web.mem_limit: not carried over" in loaded.notes
     stack = resolve(loaded, environ={})
     assert stack.docker and stack.services["web"].runtime == "docker"
     # -f naming the file itself: compose reads no override then.
@@ -189,7 +189,7 @@ def test_a_translated_value_error_names_the_compose_line(tmp_path: Path) -> None
     assert str(info.value.diagnostics[0]).startswith("compose.yaml:4:")
 
 
-def test_file_secrets_and_configs_become_read_only_mounts() -> None:
+def test_secrets_carry_over_and_configs_become_read_only_mounts() -> None:
     result = import_compose_text("""
 services:
   db:
@@ -206,16 +206,19 @@ secrets:
 configs:
   nginx: {file: ./nginx.conf}
 """)
-    assert result.document["services"]["db"]["docker"]["volumes"] == [
+    db = result.document["services"]["db"]
+    assert db["docker"]["volumes"] == [
         "data:/var/lib/postgresql/data",
-        "./db_password.txt:/run/secrets/db_password:ro",
-        "./api.key:/run/secrets/key.txt:ro",
-        "/etc/ssl/tls.pem:/etc/tls.pem:ro",
         "./nginx.conf:/nginx:ro",
         "./nginx.conf:/etc/nginx.conf:ro",
     ]
+    assert db["secrets"] == ["db_password", {"source": "api_key", "target": "key.txt"},
+                             {"source": "tls", "target": "/etc/tls.pem"}]
+    assert result.document["secrets"] == {
+        "api_key": {"file": "./api.key"}, "db_password": {"file": "./db_password.txt"},
+        "tls": {"file": "/etc/ssl/tls.pem"}, "token": {"environment": "TOKEN"},
+    }
     notes = list(result.notes)
-    assert "secrets.token: environment-based secret not carried over (only file: sources are mounted)" in notes
     assert any(n.startswith("services.db.secrets[2].mode: not carried over") for n in notes)
 
 

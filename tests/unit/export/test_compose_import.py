@@ -38,9 +38,8 @@ def test_typical_web_stack() -> None:
         "command": "pg_isready -U app -d app", "interval": "5s", "timeout": "5s",
         "retries": 10, "start_period": "20s",
     }
-    notes = list(result.notes)
-    assert "services.web.networks: not carried over" in notes
-    assert "networks: top-level networks not carried over" in notes
+    assert services["api"]["docker"]["networks"] == ["front", "back"]  # carried: each a project network
+    assert services["web"]["docker"]["networks"] == ["front"]
 
 
 def test_anchors_one_shots_and_gpus() -> None:
@@ -94,7 +93,7 @@ services:
     assert web["gpus"] == 1
     notes = " | ".join(result.notes)
     assert "port range" in notes and "tmpfs mount not carried over" in notes
-    assert "services.web.labels: not carried over" in notes
+    assert web["docker"]["labels"] == {"a": "b"}  # a container option: carried as it is
 
 
 def test_bad_keys_are_reported_with_their_paths() -> None:

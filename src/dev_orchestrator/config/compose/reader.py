@@ -25,7 +25,7 @@ _PULL = {"always": "always", "never": "never", "missing": "missing", "if_not_pre
 _DOCKER_ORDER = ["image", "build", "pull", "entrypoint", "command", "user", "working_dir", "env_file",
                  "environment", "ports", "volumes", "healthcheck", *sorted(CONTAINER)]
 _SERVICE_ORDER = ["docker", "ports", "depends_on", "restart", "stop_signal", "stop_grace_period", "gpus",
-                  "profiles", "enabled"]
+                  "profiles", "secrets", "enabled"]
 
 
 @dataclass
@@ -79,6 +79,9 @@ class ComposeReader(FieldReader):
                 self.error(path, f"expected a mapping, got {_kind(spec)}")
                 continue
             doc["services"][name] = self.service(path, spec)
+        declared = self.sources["secrets"].declared()
+        if declared:
+            doc["secrets"] = declared
         if self.errors:
             raise ConfigError(self.errors)
         return Translation(doc, self.notes)
@@ -116,7 +119,11 @@ class ComposeReader(FieldReader):
                 self.note(here, "not carried over: every service's output goes to logs/<service>.log")
             elif key in NOT_CARRIED:
                 self.note(here, "not carried over")
-            elif key in ("secrets", "configs"):
+            elif key == "secrets":
+                uses = self.sources[key].uses(here, value)
+                if uses:
+                    out["secrets"] = uses
+            elif key == "configs":
                 mounts = self.sources[key].mounts(here, value)
                 if mounts:
                     docker["volumes"] = [*docker.get("volumes", []), *mounts]
