@@ -16,6 +16,8 @@ Examples:
   dev-orchestrator export kubernetes --env prod > k8s.yaml
   dev-orchestrator export kubernetes --env prod -o deploy/k8s --namespace zyron
   dev-orchestrator export compose --env staging -o compose.yaml
+  dev-orchestrator export swarm --env prod --build -o stack.yaml
+  dev-orchestrator export compose --target swarm --swarm-network dnsrr
 """
 
 IMPORT_EPILOG = """\b
@@ -123,23 +125,79 @@ def kubernetes(
     _notes(result.notes, result.skipped)
 
 
+_swarm_network = click.option(
+    "--swarm-network", "network", type=click.Choice(["vip", "dnsrr"]), default="vip", show_default=True,
+    help="vip: Swarm's virtual IPs and ingress ports (need IPVS in the kernel); "
+    "dnsrr: DNS round robin and ports published on each task's node (mode: host).")
+_build = click.option("--build", is_flag=True,
+                      help="Build and tag the images of services with build: (Swarm runs images only).")
+
+
 @export.command()
 @common_options
 @click.option("-o", "--output", default="-", metavar="FILE|-", help="Compose file to write, or - for stdout (default).")
 @click.option("--develop", is_flag=True, help="Keep develop.watch (read by compose 2.22+; older compose rejects it).")
-def compose(file: Path | None, env: str | None, docker: bool | None, output: str, develop: bool = False) -> None:
+@click.option("--target", type=click.Choice(["compose", "swarm"]), default="compose", show_default=True,
+              help="swarm: a stack file for docker stack deploy (same as export swarm).")
+@_swarm_network
+@_build
+def compose(
+    file: Path | None, env: str | None, docker: bool | None, output: str, develop: bool = False,
+    target: str = "compose", network: str = "vip", build: bool = False,
+) -> None:
     """A compose file: services with images, depends_on with conditions, healthchecks, ports, volumes.
 
     Values that interpolate a secret variable are written as the ${VAR} text they came
     from; with -o FILE an .env.example next to it lists the variables they read.
     """
+    if target == "swarm":
+        if develop:
+            raise UsageError("--develop goes with compose files: Swarm has no develop.watch")
+        _swarm(file, env, output, network, build)
+        return
+    if network != "vip" or build:
+        raise UsageError("--swarm-network and --build go with --target swarm")
     from ..config.resolve import resolve
     from ..export.compose import export_compose
 
     loaded = load_config(file, env, all_profiles=True)  # every service, each with its profiles
-    target = None if output == "-" else Path(output)
-    base = (target.resolve().parent if target else Path.cwd())
+    destination = None if output == "-" else Path(output)
+    base = (destination.resolve().parent if destination else Path.cwd())
     result = export_compose(resolve(loaded, docker=True), base=base, develop=develop)
+    _emit(destination, result)
+
+
+@export.command()
+@common_options
+@click.option("-o", "--output", default="-", metavar="FILE|-", help="Stack file to write, or - for stdout (default).")
+@_swarm_network
+@_build
+def swarm(file: Path | None, env: str | None, docker: bool | None, output: str, network: str, build: bool) -> None:
+    """A stack file for docker stack deploy: images only, deploy: keys, Swarm secrets and configs.
+
+    Swarm ignores depends_on and restart and reads no .env: restarts, replicas and
+    updates go to deploy:, secret values stay ${VAR} references (deploy swarm fills
+    them from .env), read-only file mounts become Swarm secrets (under /run/secrets)
+    and configs. Services with build: need --build, or their images must exist here.
+    """
+    _swarm(file, env, output, network, build)
+
+
+def _swarm(file: Path | None, env: str | None, output: str, network: Any, build: bool) -> None:
+    from ..backends.swarm import prepare
+    from ..config.resolve import resolve
+
+    loaded = load_config(file, env)
+    for name in loaded.activation.inactive:
+        print_warning(f"{name}: {loaded.activation.describe(name)}, not exported (activate it with --profile)")
+    destination = None if output == "-" else Path(output)
+    base = (destination.resolve().parent if destination else Path.cwd())
+    progress = lambda line: click.echo(line, err=True)  # noqa: E731
+    result = prepare(resolve(loaded, docker=True), base=base, network=network, build=build, progress=progress)
+    _emit(destination, result, "the stack file")
+
+
+def _emit(target: Path | None, result: Any, what: str = "the compose file") -> None:
     if target is None:
         click.echo(result.text(), nl=False)
     else:
@@ -148,14 +206,14 @@ def compose(file: Path | None, env: str | None, docker: bool | None, output: str
         if result.variables:
             _env_example(target, result)
     _notes(result.notes, result.skipped)
-    if result.variables and target is None:
+    if result.variables and target is None and what == "the compose file":
         print_warning(
             "secret values are written as ${VAR} references for compose to fill in: "
             f"set {', '.join(result.variables)} in .env next to the compose file"
         )
 
 
-def _env_example(target: Path, result: Any) -> None:
+def _env_example(target: Path, result: Any) -> None:  # also for stack files: the same variables
     """``.env.example`` next to the compose file, unless one that this export did not write is there."""
     from ..export.compose import ENV_EXAMPLE_MARK
 

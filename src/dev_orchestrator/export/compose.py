@@ -14,14 +14,24 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..config.compose.keys import CONTAINER
 from ..config.interpolate import referenced_names
 from ..config.models import HealthCheck, Probe
 from ..config.resolve import ResolvedService, ResolvedStack
 from ..config.service_env import secret_env
 from ..config.source import dotted
+from ..config.stack_secrets import container_mount
 from ..config.types import format_duration
 from .render import dump
-from .view import Mount, Notes, exported_services, in_container_port, own_environment, relative_path
+from .view import (
+    Mount,
+    Notes,
+    exported_services,
+    in_container_port,
+    own_environment,
+    relative_path,
+    update_intent,
+)
 
 _PULL = {"always": "always", "never": "never"}
 ENV_EXAMPLE_MARK = "(written by dev-orchestrator export compose)"
@@ -196,8 +206,17 @@ def _service(
         out["ports"] = list(docker.ports)
     elif svc.ports:
         out["expose"] = [str(p) for p in svc.ports]
+    out.update(container_options(docker))
+    if docker.expose:
+        out["expose"] = list(dict.fromkeys([*out.get("expose", []), *docker.expose]))
+    if svc.spec.secrets:
+        out["secrets"] = [use.source if use.target is None else {"source": use.source, "target": use.target}
+                          for use in svc.spec.secrets]
     mounts = []
+    secret_mounts = {container_mount(f) for f in svc.secrets}  # written as secrets: below
     for text in docker.volumes:
+        if text in secret_mounts:
+            continue
         mount = Mount.parse(text)
         if mount.kind == "bind":
             mounts.append(":".join(p for p in (bind_source(mount.source, stack.root, base), mount.target, mount.mode) if p))
@@ -229,10 +248,53 @@ def _service(
         out["stop_grace_period"] = format_duration(svc.stop_grace_period)
     if svc.spec.profiles:
         out["profiles"] = list(svc.spec.profiles)
+    deploy = deploy_section(svc)
     if svc.spec.gpus:
-        out["deploy"] = {"resources": {"reservations": {"devices": [
-            {"driver": "nvidia", "count": svc.spec.gpus, "capabilities": ["gpu"]}]}}}
+        deploy["resources"] = {"reservations": {"devices": [
+            {"driver": "nvidia", "count": svc.spec.gpus, "capabilities": ["gpu"]}]}}
+    if deploy:
+        out["deploy"] = deploy
     return out
+
+
+CONTAINER_KEYS = sorted(CONTAINER - {"expose"})  # expose joins the ports-derived list
+
+
+def container_options(docker: Any) -> dict[str, Any]:
+    """The container options a docker: section sets, in compose's shapes (config/container.py)."""
+    out: dict[str, Any] = {}
+    data = docker.model_dump(mode="json", include=set(CONTAINER_KEYS), exclude_defaults=True)
+    for key in CONTAINER_KEYS:
+        if key not in data:
+            continue
+        value = data[key]
+        if key == "networks":
+            attached = {n: ({"aliases": a["aliases"]} if a.get("aliases") else None) for n, a in value.items()}
+            value = attached if any(attached.values()) else list(attached)
+        elif key == "ulimits":
+            value = {n: u["soft"] if u["soft"] == u["hard"] else u for n, u in value.items()}
+        out[key] = value
+    return out
+
+
+def deploy_section(svc: ResolvedService) -> dict[str, Any]:
+    """``deploy.replicas`` and ``deploy.update_config`` of a service that states them.
+
+    Compose applies ``replicas`` with ``up`` (and ``--scale`` overrides it); the update
+    order is read by Swarm, which replaces tasks one at a time (``parallelism: 1``).
+    """
+    intent = update_intent(svc)
+    if not intent.given:
+        return {}
+    return {
+        "replicas": intent.replicas,
+        "update_config": {
+            "parallelism": 1,
+            "order": intent.order,
+            "monitor": format_duration(intent.monitor),
+            "failure_action": intent.failure_action,
+        },
+    }
 
 
 def develop_section(develop: Any, root: Path, base: Path) -> dict[str, Any]:
@@ -291,6 +353,16 @@ def export_compose(stack: ResolvedStack, *, base: Path | None = None, develop: b
     document: dict[str, Any] = {"services": services}
     if volumes:
         document["volumes"] = volumes
+    networks = sorted({n for svc in services.values() for n in (svc.get("networks") or ()) if n != "default"})
+    if networks:
+        document["networks"] = {n: {} for n in networks}
+    used = sorted({use.source for name in names for use in stack.services[name].spec.secrets})
+    if used:
+        document["secrets"] = {}
+        for name in used:
+            source = stack.config.spec.secrets[name]
+            document["secrets"][name] = ({"file": relative_path(source.file, stack.root, base)}
+                                         if source.file is not None else {"environment": source.environment})
     header = (
         f"# Docker Compose file of {stack.project} (env {stack.config.env}), written by\n"
         f"# dev-orchestrator export compose. Regenerate rather than edit.\n"

@@ -26,6 +26,7 @@ from .render import dump_all
 from .view import (
     Mount,
     Notes,
+    UpdateIntent,
     command_list,
     container_ports,
     docker_healthcheck,
@@ -33,6 +34,7 @@ from .view import (
     image_of,
     in_container_port,
     project_labels,
+    update_intent,
 )
 
 DEFAULT_KUBE_VERSION = "1.33"
@@ -184,14 +186,36 @@ class _Builder:
                                      "targetPort": p.container, "protocol": p.protocol.upper()}
                                     for p in ports]}}
             )
-        spec: dict[str, Any] = {"replicas": 1, "selector": {"matchLabels": self.selector(kname)}}
-        if any("persistentVolumeClaim" in v for v in pod.get("volumes", [])):
-            # A ReadWriteOnce claim cannot be attached to the old and the new pod at once.
-            spec["strategy"] = {"type": "Recreate"}
+        intent = update_intent(svc)
+        spec: dict[str, Any] = {"replicas": intent.replicas, "selector": {"matchLabels": self.selector(kname)}}
+        strategy = self.strategy(svc, intent, pod)
+        if strategy is not None:
+            spec["strategy"] = strategy
         spec["template"] = {"metadata": {"labels": labels}, "spec": pod}
         out.append({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": self.meta(kname, labels),
                     "spec": spec})
         return out
+
+    def strategy(self, svc: ResolvedService, intent: UpdateIntent, pod: dict[str, Any]) -> dict[str, Any] | None:
+        """The Deployment's rollout: start-first is a surge of one that never drops below N.
+
+        A written ``order: stop-first`` becomes Recreate (the old pods stop before the new
+        start, as asked). The implicit stop-first of a service without ``listen`` keeps
+        Kubernetes' default rolling update: a Service routes only to ready pods, so an
+        overlap costs nothing there, and Recreate would take every plain service down on
+        each rollout. A ReadWriteOnce claim cannot be attached to an old and a new pod at
+        once, so a service with one is always recreated.
+        """
+        if any("persistentVolumeClaim" in v for v in pod.get("volumes", [])):
+            if intent.order == "start-first":
+                self.notes.add(f"{svc.name}: start-first cannot hold with a ReadWriteOnce volume claim; "
+                               "the Deployment is recreated (stop-first)")
+            return {"type": "Recreate"}
+        if intent.order == "start-first":
+            return {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}
+        if intent.explicit_order:
+            return {"type": "Recreate"}
+        return None
 
     def pod(self, svc: ResolvedService, kname: str) -> dict[str, Any]:
         pod: dict[str, Any] = {}

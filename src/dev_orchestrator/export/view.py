@@ -184,6 +184,43 @@ def project_labels(project: str, name: str) -> dict[str, str]:
     }
 
 
+@dataclass(frozen=True)
+class UpdateIntent:
+    """How many instances a service wants and how one is replaced (issue: exports carry it).
+
+    ``given`` is false when the service says nothing about it (no ``deploy:``, no
+    ``listen``): exports then write nothing and leave each engine's own default.
+    ``explicit_order`` tells a written ``update_config.order`` from the default.
+    """
+
+    replicas: int = 1
+    order: Literal["start-first", "stop-first"] = "stop-first"
+    monitor: float = 1.0
+    failure_action: str = "rollback"
+    given: bool = False
+    explicit_order: bool = False
+
+
+def update_intent(svc: ResolvedService) -> UpdateIntent:
+    """The service's ``deploy`` as written, with the orchestrator's defaults.
+
+    The resolved service runs containers stop-first (their ports are published, not
+    owned by the supervisor), so the order is read from the spec: start-first by default
+    for a service with ``listen``, which promises zero-downtime replacement wherever it runs.
+    """
+    spec = svc.spec
+    deploy = spec.deploy
+    order = deploy.update_config.order if deploy is not None else None
+    return UpdateIntent(
+        replicas=deploy.replicas if deploy is not None else 1,
+        order=order or ("start-first" if spec.listen else "stop-first"),
+        monitor=deploy.update_config.monitor if deploy is not None else 1.0,
+        failure_action=deploy.update_config.failure_action if deploy is not None else "rollback",
+        given=deploy is not None or bool(spec.listen),
+        explicit_order=order is not None,
+    )
+
+
 def exported_services(stack: ResolvedStack) -> tuple[list[str], list[str]]:
     """Services in start order, split into those with a docker section and those without."""
     order = stack.graph.order()

@@ -74,8 +74,26 @@ def normalized(config_text: str) -> dict[str, Any]:
             "profiles": sorted(svc.get("profiles") or []),
             "stop_signal": svc.get("stop_signal", "SIGTERM"),
             "stop_grace_period": parse_duration(svc.get("stop_grace_period", "10s")),
+            "networks": _networks(svc.get("networks")),
+            "extra_hosts": sorted(_hosts(svc.get("extra_hosts"))),
+            **{key: svc.get(key) for key in CONTAINER_KEYS},
         }
     return out
+
+
+CONTAINER_KEYS = ("hostname", "labels", "tmpfs", "read_only", "cap_add", "cap_drop", "ulimits", "shm_size", "init")
+
+
+def _networks(value: Any) -> dict[str, list[str]]:
+    if isinstance(value, list):
+        return {name: [] for name in value}
+    return {name: sorted((opts or {}).get("aliases") or []) for name, opts in (value or {}).items()}
+
+
+def _hosts(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [f"{host}:{ip}" for host, ip in value.items()]
+    return [str(v) for v in value or []]
 
 
 def _project(folder: Path) -> None:
