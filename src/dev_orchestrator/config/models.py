@@ -59,6 +59,16 @@ ServiceName = Annotated[
 ]
 
 
+_SHELL_SPECIAL = re.compile(r"""['"\\#]""")
+_SHELL_SPACE = re.compile(r"[ \t\r\n]+")  # shlex's whitespace, and only it
+
+
+def split_command(text: str) -> list[str]:
+    """``text`` split as a shell would: ``shlex.split``, or a plain split when nothing in it
+    quotes, escapes or comments (the same words, at a twentieth of the cost)."""
+    return shlex.split(text) if _SHELL_SPECIAL.search(text) else [w for w in _SHELL_SPACE.split(text) if w]
+
+
 class Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
@@ -349,7 +359,7 @@ class Service(Model):
     def _command(cls, value: list[str] | str | None) -> list[str] | str | None:
         if isinstance(value, str):
             try:
-                shlex.split(value)
+                split_command(value)
             except ValueError as exc:
                 raise ValueError(f'cannot split command "{value}": {exc}') from None
             if not value.strip():
@@ -373,7 +383,7 @@ class Service(Model):
         if self.shell:
             text = self.command if isinstance(self.command, str) else shlex.join(self.command)
             return ["/bin/sh", "-c", text]
-        return shlex.split(self.command) if isinstance(self.command, str) else list(self.command)
+        return split_command(self.command) if isinstance(self.command, str) else list(self.command)
 
 
 class DashboardOptions(Model):
