@@ -29,6 +29,7 @@ import psutil
 from ..errors import OrchestratorError
 from ..state import Lock, Paths, boot_time, marker, new_run_token, write_state
 from . import protocol
+from .dashboard import WebDashboard
 from .following import Following
 from .requests import HealthBody, StopBody, parse
 from .server import ControlServer
@@ -68,6 +69,7 @@ class Supervisor(Following):
         self.token = new_run_token()
         self.marker_prefix = f"{paths.project_id}:{self.token}"
         self.state_problem: str | None = None
+        self.web = WebDashboard(self)  # served on the first POST /v1/dashboard
 
     def _mtime(self) -> float:
         """Newest modification time of the files the stack is read from (and its .env files)."""
@@ -310,12 +312,14 @@ class Supervisor(Following):
             ("POST", "/v1/apply"): self.h_apply,
             ("POST", "/v1/watching"): self.h_watching,
             ("POST", "/v1/health"): self.h_health,
+            ("POST", "/v1/dashboard"): self.web.h_dashboard,
         }
         server = ControlServer(self.paths.socket, routes)
         async with asyncio.TaskGroup() as group, Engine(self.stack, marker_prefix=self.marker_prefix) as engine:
             self.group = group
             self.engine = engine
             engine.listeners.append(self._on_event)
+            engine.listeners.append(self.web.on_event)
             writer = group.create_task(self._state_writer())
             await server.start()
             if not self.write_state_now():
@@ -328,6 +332,7 @@ class Supervisor(Following):
                 self._idle.cancel()
             async with self.op_lock:
                 await engine.stop()
+            await self.web.close()
             await server.close()
             writer.cancel()
             self.write_state_now({"stopped": True})

@@ -63,6 +63,12 @@ class ApplyBody(Request):
     scale: dict[str, int] = Field(default_factory=dict, max_length=10_000)  # --scale: replicas for this run
 
 
+class DashboardActionBody(Names):
+    """An action of the web dashboard (``POST /api/<action>``): ``dry_run`` only shows the plan."""
+
+    dry_run: bool = False
+
+
 class BadBody(UsageError):
     """A request body that does not match its model (answered 400)."""
 

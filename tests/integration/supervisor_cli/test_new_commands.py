@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -90,7 +91,7 @@ def test_aliases_suggestions_and_output_streams(project: Project, ports: list[in
         """
     )
     helptext = project.run("--help", check=True).stdout
-    assert "down     Same as stop." in helptext and "ps       Same as status." in helptext
+    assert re.search(r"\n  down +Same as stop\.", helptext) and re.search(r"\n  ps +Same as status\.", helptext)
     typo = project.run("stat")
     assert typo.returncode == 2 and "No such command 'stat'. Did you mean 'status'?" in typo.stderr
     started = project.run("start", check=True)
