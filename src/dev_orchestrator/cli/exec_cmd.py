@@ -22,7 +22,7 @@ from .completion import service_names
 
 EXEC_EPILOG = """\b
 Examples:
-  dev-orchestrator exec backend -- python -m zyron.backend --check
+  dev-orchestrator exec backend -- python -m shop.backend --check
   dev-orchestrator exec redis -- redis-cli ping     (inside the container with --docker)
 The exit code of the command is the exit code of exec.
 """

@@ -14,7 +14,7 @@ from .common import common_options, load_config, print_warning, style
 EXPORT_EPILOG = """\b
 Examples:
   dev-orchestrator export kubernetes --env prod > k8s.yaml
-  dev-orchestrator export kubernetes --env prod -o deploy/k8s --namespace zyron
+  dev-orchestrator export kubernetes --env prod -o deploy/k8s --namespace shop
   dev-orchestrator export compose --env staging -o compose.yaml
   dev-orchestrator export swarm --env prod --build -o stack.yaml
   dev-orchestrator export compose --target swarm --swarm-network dnsrr

@@ -81,7 +81,7 @@ ENV_VARIABLE = "DEV_ORCHESTRATOR_ENV"
 
 def env_from_environ(data: Mapping[str, Any], environ: Mapping[str, str]) -> str | None:
     """The environment named by the shell: $DEV_ORCHESTRATOR_ENV, else the variable the
-    stack names in ``orchestrator.env_var`` (the Zyron stack: $ZYRON_ENV); None if neither."""
+    stack names in ``orchestrator.env_var`` (e.g. $APP_ENV); None if neither."""
     value = environ.get(ENV_VARIABLE)
     if value:
         return value

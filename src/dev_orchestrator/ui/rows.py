@@ -128,7 +128,7 @@ def service_rows(status: dict[str, Any], now: float | None = None) -> list[Servi
 
 
 def headline(status: dict[str, Any] | None, now: float | None = None, problem: str | None = None) -> str:
-    """``zyron · env dev · supervisor pid 41200 · up 12m`` (or why there is no status)."""
+    """``shop · env dev · supervisor pid 41200 · up 12m`` (or why there is no status)."""
     now = time.time() if now is None else now
     if status is None:
         return problem or "waiting for the supervisor"
