@@ -230,3 +230,43 @@ def test_a_service_that_rewrites_its_own_watched_files_is_suspended(tmp_path: Pa
         if wp.proc is not None and wp.proc.poll() is None:
             wp.stop_watching()
         wp.run("stop", check=False)
+
+
+def test_x_cascade_restarts_the_dependents_too(tmp_path: Path) -> None:
+    project = WatchProject(tmp_path, polling=False)
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "app.py").write_text("x = 1\n")
+    os.utime(tmp_path / "src" / "app.py", (time.time() - 5, time.time() - 5))
+    project.write(
+        f"""
+        name: cascade
+        services:
+          api:
+            command: {SLEEPER}
+            develop:
+              watch:
+                - {{path: ./src, action: restart, x-cascade: true}}
+          worker:
+            command: {SLEEPER}
+            depends_on: [api]
+          other:
+            command: {SLEEPER}
+        """
+    )
+    try:
+        project.watch()
+        before = {name: project.pid(name) for name in ("api", "worker", "other")}
+        (tmp_path / "src" / "app.py").write_text("x = 2\n")
+        assert project.wait_for("restart ", count=1), project.lines()
+        assert "(and worker)" in project.lines()
+        after = {name: project.pid(name) for name in ("api", "worker", "other")}
+        assert after["api"] != before["api"] and after["worker"] != before["worker"]
+        assert after["other"] == before["other"]  # not a dependent: left alone
+        assert project.stop_watching() == 0
+    finally:
+        if project.proc is not None and project.proc.poll() is None:
+            project.proc.kill()
+            project.proc.wait()
+        project.run("stop", "--grace", "1s", check=False)
+    left = [p for p in psutil.process_iter(["cmdline"]) if any(str(tmp_path) in a for a in p.info["cmdline"] or [])]
+    assert not left
