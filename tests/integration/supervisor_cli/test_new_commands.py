@@ -7,7 +7,7 @@ import re
 import sys
 from pathlib import Path
 
-from .conftest import Project
+from .conftest import Project, processes_in
 
 SLEEPER = json.dumps([sys.executable, "-c", "import time; time.sleep(600)"])
 
@@ -126,3 +126,25 @@ def test_a_project_below_a_deep_folder_gets_its_socket(tmp_path: Path) -> None:
         assert project.status()["supervisor"]["running"] is True
     finally:
         project.run("stop", check=True)
+
+
+def test_up_dry_run_prints_the_plan_and_ports_json_names_the_owner(project: Project, ports: list[int]) -> None:
+    web = ports[0]
+    project.write(
+        f"""
+        services:
+          web:
+            command: {project.server(web)}
+            ports: [{web}]
+            healthcheck: {{tcp: {{port: {web}}}, interval: 100ms}}
+        """
+    )
+    dry = project.run("up", "--dry-run", check=True)
+    assert "(up --dry-run: nothing changes)" in dry.stdout and "web            create    never started" in dry.stdout
+    assert project.supervisor_pid() is None and not processes_in(project.root)  # nothing ran
+    started = project.run("start", check=True)
+    assert "stop: " in started.stdout and " stop" in started.stdout.splitlines()[-1]  # the footer says how to stop
+    owner = json.loads(project.run("ports", "--json", check=True).stdout)["ports"][0]
+    pid = project.status()["services"]["web"]["pid"]
+    assert (owner["port"], owner["service"], owner["free"], owner["pid"]) == (web, "web", False, pid)
+    assert "server.py" in owner["command"]
