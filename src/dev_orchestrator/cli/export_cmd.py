@@ -67,17 +67,23 @@ def export() -> None:
 @click.option("--kubectl-image", default=None, metavar="IMAGE",
               help="Image of the init containers that wait for a Job (default registry.k8s.io/kubectl).")
 @click.option("--volume-size", default="1Gi", show_default=True, help="Storage request of each volume claim.")
+@click.option("--storage-class", default=None, metavar="NAME",
+              help="StorageClass of each volume claim (default: the cluster's default, reported).")
+@click.option("--kustomize", "kustomize_dir", default=None, metavar="DIR", type=click.Path(path_type=Path),
+              help="Write DIR/base and DIR/overlays/<env> for every environment, for kubectl apply -k.")
 @click.option("--validate", "check", is_flag=True,
-              help="Validate the manifests strictly against --kube-version (needs kubernetes-validate).")
+              help="Validate the manifests strictly against --kube-version (needs kubernetes-validate; "
+              "with --kustomize, kubectl renders each overlay first).")
 def kubernetes(
     file: Path | None, env: str | None, docker: bool | None, output: str, namespace: str | None,
     kube_version: str | None, wait_image: str | None, kubectl_image: str | None, volume_size: str,
-    check: bool,
+    check: bool, storage_class: str | None = None, kustomize_dir: Path | None = None,
 ) -> None:
-    """Kubernetes manifests: Deployments, Jobs, Services, PVCs, a ConfigMap and a Secret.
+    """Kubernetes manifests: Deployments, Jobs, Services, PVCs, ConfigMaps and Secrets.
 
     Services without a docker: section cannot be exported (they have no image); they are
-    listed on stderr and the rest is written (exit 0).
+    listed on stderr and the rest is written (exit 0). --kustomize writes a base (the
+    stack without an environment's file) and an overlay per environment instead.
     """
     from ..config.resolve import resolve
     from ..export.kubernetes import (
@@ -94,7 +100,13 @@ def kubernetes(
         wait_image=wait_image or WAIT_IMAGE,
         kubectl_image=kubectl_image,
         volume_size=volume_size,
+        storage_class=storage_class,
     )
+    if kustomize_dir is not None:
+        if env is not None or output != "-":
+            raise UsageError("--kustomize writes every environment into its folder; drop --env and -o")
+        _kustomize(file, kustomize_dir, options, check)
+        return
     loaded = load_config(file, env)
     for name in loaded.activation.inactive:  # left out by its profiles: say so, never drop silently
         print_warning(f"{name}: {loaded.activation.describe(name)}, not exported (activate it with --profile)")
@@ -123,6 +135,50 @@ def kubernetes(
             _write(folder / name, text)
         _done(f"wrote {len(files)} files to {folder}")
     _notes(result.notes, result.skipped)
+
+
+def _kustomize(file: Path | None, folder: Path, options: Any, check: bool) -> None:
+    from ..config import load
+    from ..config.loader import available_envs
+    from ..config.resolve import resolve
+    from ..export.kubernetes import export_kubernetes
+    from ..export.kubevalidate import validate
+    from ..export.kustomize import export_kustomize, render
+
+    base_config = load(file, "base", overlay=False)
+    for warning in base_config.warnings:
+        print_warning(warning)
+    envs = available_envs(base_config.root, base_config.project)
+    base = export_kubernetes(resolve(base_config, docker=True), options)
+    exports = {env: export_kubernetes(resolve(load_config(file, env, quiet_warnings=True), docker=True), options)
+               for env in envs}
+    result = export_kustomize(base, exports, options.namespace)
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{folder} exists and is not a folder")
+    for sub in ["base", *(f"overlays/{env}/patches" for env in envs)]:  # earlier files that no longer belong
+        place = folder / sub
+        if place.is_dir():
+            for old in place.iterdir():
+                relative = old.relative_to(folder).as_posix()
+                if _OWN_KUSTOMIZE_FILE.match(old.name) and relative not in result.files:
+                    old.unlink()
+    for path, text in result.files.items():
+        _write(folder / path, text)
+    _done(f"wrote base and {len(envs)} overlay(s) ({', '.join(envs) or 'none'}) to {folder}")
+    if not envs:
+        print_warning(f"no environment files (config/{base_config.project}.<env>.yaml): only base/ was written")
+    if check:
+        problems: list[str] = []
+        for layer in ["base", *(f"overlays/{env}" for env in envs)]:
+            objects = render(str(folder / layer))
+            problems.extend(f"{layer}: {p}" for p in validate(objects, [options.kube_version]))
+        if problems:
+            raise OrchestratorError(f"{len(problems)} problem(s) in the manifests:\n" + "\n".join(problems))
+        _done(f"kubectl kustomize rendered base and every overlay; valid for Kubernetes {options.kube_version}")
+    _notes(result.notes, base.skipped)
+
+
+_OWN_KUSTOMIZE_FILE = re.compile(r"^[a-z]+-[a-z0-9.-]+\.yaml$")
 
 
 _swarm_network = click.option(

@@ -125,8 +125,12 @@ def load(
     environ: Mapping[str, str] | None = None,
     profiles: Sequence[str] | None = None,
     named: Sequence[str] = (),
+    overlay: bool = True,
 ) -> LoadedConfig:
     """Load, merge and validate the stack; raise ConfigError with every problem found.
+
+    ``overlay=False`` reads the base files alone (services.yaml and config/base.yaml, no
+    environment's file) under the name ``env``: the common part a Kustomize base holds.
 
     ``profiles`` are the active compose profiles (default: from the environment) and
     ``named`` the services named on the command line, which are active whatever their
@@ -163,7 +167,9 @@ def load(
 
     overlay_path = root / "config" / f"{project}.{env}.yaml"
     envs = available_envs(root, project)
-    if not overlay_path.is_file() and explicit_env and (envs or env != DEFAULT_ENV):
+    if not overlay:
+        overlay_path = root / "config" / "base.yaml"  # read once below: no environment's file
+    elif not overlay_path.is_file() and explicit_env and (envs or env != DEFAULT_ENV):
         listed = ", ".join(envs) if envs else "none"
         raise UsageError(
             f'no environment "{env}": {_display(overlay_path, cwd)} does not exist '
@@ -173,7 +179,7 @@ def load(
 
     sources = [base]
     diagnostics: list[Diagnostic] = []
-    for extra in (root / "config" / "base.yaml", overlay_path):
+    for extra in dict.fromkeys((root / "config" / "base.yaml", overlay_path)):
         if extra.is_file():
             try:
                 sources.append(parse_file(extra, _display(extra, cwd)))

@@ -15,13 +15,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
-from ..config.models import Condition, HealthCheck, Probe
 from ..config.resolve import ResolvedService, ResolvedStack
 from ..errors import UsageError
 from .kube_env import KubeEnv
 from .kube_env import escape as _escape
+from .kube_probes import probes
+from .kube_waits import Waits, kubectl_image
 from .render import dump_all
 from .view import (
     Mount,
@@ -29,18 +29,15 @@ from .view import (
     UpdateIntent,
     command_list,
     container_ports,
-    docker_healthcheck,
     exported_services,
     image_of,
-    in_container_port,
     project_labels,
     update_intent,
 )
 
 DEFAULT_KUBE_VERSION = "1.33"
 WAIT_IMAGE = "busybox:1.36"
-KUBECTL_IMAGE = "registry.k8s.io/kubectl:v{version}.0"
-_LOCAL_HOSTS = {"127.0.0.1", "localhost", "0.0.0.0", "::1", "[::1]", ""}
+WAIT_TIMEOUT = 300
 _PULL = {"always": "Always", "never": "Never", "missing": "IfNotPresent"}
 
 
@@ -51,6 +48,8 @@ class KubeOptions:
     wait_image: str = WAIT_IMAGE
     kubectl_image: str | None = None
     volume_size: str = "1Gi"
+    storage_class: str | None = None
+    wait_timeout: int = WAIT_TIMEOUT
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"1\.\d{1,2}", self.kube_version):
@@ -59,6 +58,12 @@ class KubeOptions:
             )
         if self.namespace is not None and not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", self.namespace):
             raise UsageError(f'invalid namespace "{self.namespace}" (lowercase letters, digits and -)')
+        if self.storage_class is not None and not re.fullmatch(
+            r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?", self.storage_class
+        ):
+            raise UsageError(f'invalid storage class "{self.storage_class}" (lowercase letters, digits, - and .)')
+        if not 1 <= self.wait_timeout <= 86400:
+            raise UsageError(f"invalid wait timeout {self.wait_timeout}s (use 1 to 86400 seconds)")
 
 
 @dataclass
@@ -90,10 +95,6 @@ def k8s_name(name: str) -> str:
     return text[:63].rstrip("-")
 
 
-def _seconds(value: float) -> int:
-    return max(1, math.ceil(value))
-
-
 class _Builder:
     def __init__(
         self, stack: ResolvedStack, options: KubeOptions, environ: Mapping[str, str]
@@ -105,9 +106,12 @@ class _Builder:
         self.project = k8s_name(stack.project)
         self.exported, self.skipped = exported_services(stack)
         self.names = {n: k8s_name(n) for n in stack.graph.order()}
-        self.env = KubeEnv(stack, self.project, self.names, environ, self.notes)
+        self.env = KubeEnv(stack, self.project, self.names, environ, self.notes, options.namespace)
         self.volumes: list[str] = []
-        self.waits_for_jobs = False
+        self.waits = Waits(
+            stack, self.names, self.exported, self.notes, wait_image=options.wait_image,
+            kubectl_image=kubectl_image(options.kube_version, options.kubectl_image), timeout=options.wait_timeout,
+        )
         seen: dict[str, str] = {}
         for name, kname in self.names.items():
             if kname in seen:
@@ -136,13 +140,19 @@ class _Builder:
         for name in self.exported:
             workloads.extend(self.service(self.stack.services[name]))
         head = self.env.objects(self.meta)
-        if self.waits_for_jobs:
+        if self.waits.job_waiters:
             head.extend(self.rbac())
         for volume in self.volumes:
-            head.append(
-                {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": self.meta(volume),
-                 "spec": {"accessModes": ["ReadWriteOnce"],
-                          "resources": {"requests": {"storage": self.options.volume_size}}}}
+            claim: dict[str, Any] = {"accessModes": ["ReadWriteOnce"]}
+            if self.options.storage_class:
+                claim["storageClassName"] = self.options.storage_class
+            claim["resources"] = {"requests": {"storage": self.options.volume_size}}
+            head.append({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": self.meta(volume),
+                         "spec": claim})
+        if self.volumes and not self.options.storage_class:
+            self.notes.add(
+                f"volume claims {', '.join(self.volumes)}: no storage class given; they use the cluster's default "
+                "StorageClass and stay Pending where it has none (--storage-class NAME)"
             )
         return head + workloads
 
@@ -219,8 +229,8 @@ class _Builder:
 
     def pod(self, svc: ResolvedService, kname: str) -> dict[str, Any]:
         pod: dict[str, Any] = {}
-        init = self.init_containers(svc)
-        if self.waits_on_job(svc):
+        init = self.waits.init_containers(svc)
+        if self.waits.waits_on_job(svc):
             pod["serviceAccountName"] = f"{self.project}-job-waiter"
         if init:
             pod["initContainers"] = init
@@ -258,7 +268,7 @@ class _Builder:
             out["volumeMounts"] = mounts
         if svc.spec.gpus:
             out["resources"] = {"limits": {"nvidia.com/gpu": svc.spec.gpus}}
-        out.update(self.probes(svc))
+        out.update(probes(svc, self.notes))
         if docker.user:
             match = re.fullmatch(r"(\d+)(?::(\d+))?", docker.user)
             if match:
@@ -271,12 +281,15 @@ class _Builder:
         return out, volumes
 
     def mounts(self, svc: ResolvedService) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        mounts: list[dict[str, Any]] = []
-        volumes: list[dict[str, Any]] = []
+        handled, mounts, volumes = self.env.secret_mounts(svc)
         for index, text in enumerate(svc.docker.volumes if svc.docker else []):
+            if text in handled:
+                continue
             mount = Mount.parse(text)
             if mount.kind == "bind":
-                self.notes.add(f"{svc.name}: bind mount {text} is not portable to Kubernetes; left out")
+                self.notes.add(f"{svc.name}: host bind mount {mount.source} -> {mount.target} has no Kubernetes "
+                               "form (a pod runs on any node); left out: bake the files into the image, or use "
+                               "a ConfigMap or a volume")
                 continue
             if mount.kind == "anonymous":
                 vname = f"scratch-{index}"
@@ -292,96 +305,6 @@ class _Builder:
                 entry["readOnly"] = True
             mounts.append(entry)
         return mounts, volumes
-
-    # -- probes ------------------------------------------------------------------------
-
-    def probes(self, svc: ResolvedService) -> dict[str, Any]:
-        check = docker_healthcheck(svc)
-        if check is None:
-            return {}
-        if check == "docker":
-            self.notes.add(f"{svc.name}: healthcheck \"docker\" (the image's own) has no Kubernetes probe")
-            return {}
-        assert isinstance(check, HealthCheck)
-        handler = self.handler(svc, check)
-        if handler is None:
-            return {}
-        if check.deep is not None:
-            self.notes.add(f"{svc.name}: the deep probe ({check.deep.describe()}) is not mapped")
-        period = _seconds(check.interval)
-        timing = {"periodSeconds": period, "timeoutSeconds": _seconds(check.timeout or 1.0)}
-        out: dict[str, Any] = {
-            "readinessProbe": {**handler, **timing, "failureThreshold": check.retries},
-            "livenessProbe": {**handler, **timing, "failureThreshold": check.retries},
-        }
-        if check.start_period > 0:
-            startup = math.ceil(check.start_period / period) + check.retries
-            out["startupProbe"] = {**handler, **timing, "failureThreshold": startup}
-        return out
-
-    def handler(self, svc: ResolvedService, probe: Probe) -> dict[str, Any] | None:
-        if probe.http is not None:
-            url = urlsplit(probe.http.url)
-            port = url.port or (443 if url.scheme == "https" else 80)
-            if (url.hostname or "") not in _LOCAL_HOSTS:
-                self.notes.add(f"{svc.name}: probe host {url.hostname} replaced by the pod itself")
-            path = (url.path or "/") + (f"?{url.query}" if url.query else "")
-            get: dict[str, Any] = {"path": path, "port": in_container_port(svc, port)}
-            if url.scheme == "https":
-                get["scheme"] = "HTTPS"
-            return {"httpGet": get}
-        if probe.tcp is not None:
-            if probe.tcp.host not in _LOCAL_HOSTS:
-                self.notes.add(f"{svc.name}: probe host {probe.tcp.host} replaced by the pod itself")
-            return {"tcpSocket": {"port": in_container_port(svc, probe.tcp.port)}}
-        if probe.command is not None:
-            return {"exec": {"command": probe.argv()}}
-        self.notes.add(f"{svc.name}: log probe /{probe.log}/ has no Kubernetes equivalent; no probe")
-        return None
-
-    # -- start order -------------------------------------------------------------------
-
-    def waits_on_job(self, svc: ResolvedService) -> bool:
-        return any(d.condition is Condition.COMPLETED and d.name in self.exported for d in svc.depends_on)
-
-    def init_containers(self, svc: ResolvedService) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        for dep in svc.depends_on:
-            target = self.stack.services[dep.name]
-            kdep = self.names[dep.name]
-            name = f"wait-for-{kdep}"[:63].rstrip("-")
-            if dep.condition is Condition.COMPLETED:
-                if dep.name not in self.exported:
-                    self.notes.add(f"{svc.name}: cannot wait for {dep.name} to complete (not exported)")
-                    continue
-                self.waits_for_jobs = True
-                image = self.options.kubectl_image or KUBECTL_IMAGE.format(version=self.options.kube_version)
-                out.append({"name": name, "image": image,
-                            "args": ["wait", "--for=condition=complete", f"job/{kdep}", "--timeout=3600s"]})
-                continue
-            if target.one_shot:
-                self.notes.add(f"{svc.name}: {dep.name} is a Job; waiting for it to start is not mapped")
-                continue
-            ports = container_ports(target)
-            if not ports:
-                self.notes.add(
-                    f"{svc.name}: {dep.name} has no port to wait on; Kubernetes starts {svc.name} without waiting"
-                )
-                continue
-            if dep.name not in self.exported:
-                self.notes.add(
-                    f"{svc.name}: waits for a Service {kdep} on port {ports[0].container} "
-                    f"that this export does not create ({dep.name} is not exported)"
-                )
-            host, port = kdep, ports[0].container
-            # A Service only routes to ready pods, so a TCP answer also means "healthy".
-            script = (
-                f"until nc -z -w 2 {host} {port} 2>/dev/null || echo | nc -w 2 {host} {port} >/dev/null 2>&1; "
-                f"do echo waiting for {host}:{port}; sleep 2; done"
-            )
-            out.append({"name": name, "image": self.options.wait_image, "command": ["sh", "-c", script]})
-        return out
-
 
 def export_kubernetes(
     stack: ResolvedStack,

@@ -97,19 +97,22 @@ def test_process_only_services_are_reported_not_exported(make_stack: MakeStack) 
 def test_settings_to_configmap_and_secrets_to_secret(make_stack: MakeStack) -> None:
     objs = objects_by(export_kubernetes(make_stack(SHOP), environ={}))
     config = objs[("ConfigMap", "api-settings")]["data"]
-    secret = objs[("Secret", "shop-secrets")]["stringData"]
-    assert config == {"SHOP_ENV": "dev", "API_PORT": "8080", "API_NESTED__LEVEL": "3"}
-    assert secret["api.API_DB_PASSWORD"] == "s3cret" and secret["api.API_NESTED__API_KEY"] == "k"
+    secret = objs[("Secret", "api-secrets")]["stringData"]
+    # envFrom does not expand $(VAR), so the value is written as it is, unescaped
+    assert config == {"SHOP_ENV": "dev", "API_PORT": "8080", "API_NESTED__LEVEL": "3", "LOG": "a$(b)"}
+    assert secret == {"API_DB_PASSWORD": "s3cret", "API_NESTED__API_KEY": "k", "API_TOKEN": "tok"}
     api = container(objs[("Deployment", "api")])
-    assert api["envFrom"] == [{"configMapRef": {"name": "api-settings"}}]
-    env = {e["name"]: e for e in api["env"]}
-    assert env["API_DB_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "shop-secrets", "key": "api.API_DB_PASSWORD"}
-    assert env["API_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "shop-secrets", "key": "api.API_TOKEN"}
-    assert secret["api.API_TOKEN"] == "tok"
-    assert env["LOG"]["value"] == "a$$(b)"  # Kubernetes would expand $(b)
-    # settings.api reaches the api alone; every service gets the environment's name
-    assert objs[("ConfigMap", "db-settings")]["data"] == {"SHOP_ENV": "dev"}
-    assert not any(k.startswith("API_") for e in container(objs[("Deployment", "db")])["env"] for k in [e["name"]])
+    assert api["envFrom"] == [{"configMapRef": {"name": "api-settings"}}, {"secretRef": {"name": "api-secrets"}}]
+    assert "env" not in api
+    # one Secret per service: no service reads another one's secrets
+    assert objs[("Secret", "db-secrets")]["stringData"] == {"POSTGRES_PASSWORD": "pw"}
+    assert objs[("ConfigMap", "db-settings")]["data"] == {"SHOP_ENV": "dev", "POSTGRES_USER": "shop"}
+    assert container(objs[("Deployment", "db")])["envFrom"] == [
+        {"configMapRef": {"name": "db-settings"}}, {"secretRef": {"name": "db-secrets"}}]
+    assert ("Secret", "shop-secrets") not in objs
+    for (kind, _), obj in objs.items():
+        if kind == "ConfigMap":
+            assert not {"s3cret", "k", "tok", "pw"} & set(obj["data"].values())
 
 
 def test_probes_map_with_container_ports_and_timings(make_stack: MakeStack) -> None:
@@ -117,14 +120,16 @@ def test_probes_map_with_container_ports_and_timings(make_stack: MakeStack) -> N
     objs = objects_by(result)
     api = container(objs[("Deployment", "api")])
     assert api["readinessProbe"]["httpGet"] == {"path": "/health?full=1", "port": 8080}
-    assert api["livenessProbe"]["periodSeconds"] == 2  # 1.5s rounds up
-    assert api["livenessProbe"]["failureThreshold"] == 3  # compose and kubernetes: 3 failures in a row
+    assert api["readinessProbe"]["periodSeconds"] == 2  # 1.5s rounds up
+    assert api["readinessProbe"]["failureThreshold"] == 3  # compose and kubernetes: 3 failures in a row
     assert "startupProbe" not in api
+    assert "livenessProbe" not in api  # only when the service asks for it
     assert any("deep probe" in n for n in result.notes)
     db = container(objs[("Deployment", "db")])
-    assert db["livenessProbe"]["exec"] == {"command": ["pg_isready"]}
-    assert db["livenessProbe"]["timeoutSeconds"] == 3
+    assert db["readinessProbe"]["exec"] == {"command": ["pg_isready"]}
+    assert db["readinessProbe"]["timeoutSeconds"] == 3
     assert db["startupProbe"]["failureThreshold"] == 3 + 5  # ceil(12/5) + retries
+    assert "livenessProbe" not in db
 
 
 def test_tcp_and_log_probes(make_stack: MakeStack) -> None:
@@ -148,8 +153,8 @@ def test_dependencies_become_init_containers(make_stack: MakeStack) -> None:
     pod = objs[("Deployment", "api")]["spec"]["template"]["spec"]
     init = {c["name"]: c for c in pod["initContainers"]}
     assert init["wait-for-db"]["image"] == "busybox:1.36"
-    assert "nc -z -w 2 db 5432" in init["wait-for-db"]["command"][-1]
-    assert init["wait-for-migrate"]["args"][:3] == ["wait", "--for=condition=complete", "job/migrate"]
+    assert "nc -z -w 2 db 5432" in init["wait-for-db"]["command"][-1]  # db's check is a command: TCP
+    assert init["wait-for-migrate"]["args"] == ["wait", "--for=condition=complete", "job/migrate", "--timeout=300s"]
     assert pod["serviceAccountName"] == "shop-job-waiter"
     assert ("Role", "shop-job-waiter") in objs and ("RoleBinding", "shop-job-waiter") in objs
 
@@ -178,9 +183,16 @@ def test_labels_and_namespace(make_stack: MakeStack) -> None:
     assert deployment["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"] == "api"
 
 
-def test_bind_mounts_are_reported(make_stack: MakeStack) -> None:
+def test_bind_mounts_and_claims_without_a_storage_class_are_reported(make_stack: MakeStack) -> None:
     result = export_kubernetes(make_stack(SHOP), environ={})
-    assert any("bind mount ./src:/app is not portable" in n for n in result.notes)
+    assert any("host bind mount ./src -> /app has no Kubernetes form" in n for n in result.notes)
+    assert any("volume claims pgdata: no storage class given" in n for n in result.notes)
+    assert "storageClassName" not in objects_by(result)[("PersistentVolumeClaim", "pgdata")]["spec"]
+    named = export_kubernetes(make_stack(SHOP), KubeOptions(storage_class="fast-ssd"), environ={})
+    assert objects_by(named)[("PersistentVolumeClaim", "pgdata")]["spec"]["storageClassName"] == "fast-ssd"
+    assert not any("storage class" in n for n in named.notes)
+    with pytest.raises(UsageError, match="invalid storage class"):
+        KubeOptions(storage_class="Fast SSD")
 
 
 def test_output_is_deterministic(make_stack: MakeStack) -> None:
@@ -285,18 +297,60 @@ def test_a_value_that_interpolates_a_secret_goes_to_the_secret(tmp_path: Path) -
     environ = {"DB_PASSWORD": "hunter2"}
     stack = resolve(load(tmp_path / "services.yaml", cwd=tmp_path, environ=environ), docker=True, environ=environ)
     objs = objects_by(export_kubernetes(stack, environ={}))
-    assert objs[("ConfigMap", "api-settings")]["data"] == {"API_PORT": "8080"}
+    assert objs[("ConfigMap", "api-settings")]["data"] == {"API_PORT": "8080", "MODE": "web"}
     assert objs[("ConfigMap", "web-settings")]["data"] == {"WEB_TITLE": "Shop"}
     for kind, name in objs:
         if kind == "ConfigMap" or kind == "Deployment":
             assert "hunter2" not in yaml.safe_dump(objs[(kind, name)])
-    secret = objs[("Secret", "shop-secrets")]["stringData"]
-    assert secret == {
-        "api.API_DATABASE__URL": "postgresql://shop:hunter2@db/shop",
-        "api.DSN": "pg://hunter2@db",
+    assert objs[("Secret", "api-secrets")]["stringData"] == {
+        "API_DATABASE__URL": "postgresql://shop:hunter2@db/shop",
+        "DSN": "pg://hunter2@db",
     }
-    env = {e["name"]: e for e in container(objs[("Deployment", "api")])["env"]}
-    assert env["API_DATABASE__URL"]["valueFrom"]["secretKeyRef"]["key"] == "api.API_DATABASE__URL"
-    assert env["DSN"]["valueFrom"]["secretKeyRef"]["key"] == "api.DSN"
-    assert env["MODE"] == {"name": "MODE", "value": "web"}
-    assert "env" not in container(objs[("Deployment", "web")])
+    assert container(objs[("Deployment", "api")])["envFrom"] == [
+        {"configMapRef": {"name": "api-settings"}}, {"secretRef": {"name": "api-secrets"}}]
+    assert ("Secret", "web-secrets") not in objs
+    assert container(objs[("Deployment", "web")])["envFrom"] == [{"configMapRef": {"name": "web-settings"}}]
+
+
+SECRET_FILES = """
+name: shop
+secrets:
+  db_password: {file: ./db_password.txt}
+  api_key: {environment: SHOP_API_KEY}
+services:
+  api:
+    docker:
+      image: shop/api
+      volumes: ["./conf:/conf"]
+    secrets: [db_password, {source: api_key, target: /etc/shop/key}]
+"""
+
+
+def test_stack_secrets_are_mounted_from_secrets_the_user_creates(tmp_path: Path) -> None:
+    (tmp_path / "services.yaml").write_text(SECRET_FILES.lstrip())
+    (tmp_path / "db_password.txt").write_text("hunter2\n")
+    environ = {"SHOP_API_KEY": "k-123"}
+    stack = resolve(load(tmp_path / "services.yaml", cwd=tmp_path, environ=environ), docker=True, environ=environ)
+    result = export_kubernetes(stack, KubeOptions(namespace="shop"), environ=environ)
+    text = result.text()
+    assert "hunter2" not in text and "k-123" not in text  # values stay where they are kept
+    pod = objects_by(result)[("Deployment", "api")]["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["run-secrets"] == {"name": "run-secrets", "projected": {"sources": [
+        {"secret": {"name": "shop-db-password", "items": [{"key": "db_password", "path": "db_password"}]}}]}}
+    assert volumes["secret-1"]["projected"]["sources"] == [
+        {"secret": {"name": "shop-api-key", "items": [{"key": "api_key", "path": "key"}]}}]
+    mounts = pod["containers"][0]["volumeMounts"]
+    assert mounts == [
+        {"name": "run-secrets", "mountPath": "/run/secrets", "readOnly": True},
+        {"name": "secret-1", "mountPath": "/etc/shop/key", "subPath": "key", "readOnly": True},
+    ]  # the secret files' own bind mounts are not reported as bind mounts; ./conf is
+    notes = list(result.notes)
+    assert ("secret db_password: not written into the manifests; create Secret shop-db-password before "
+            "applying: kubectl create secret generic shop-db-password -n shop "
+            "--from-file=db_password=./db_password.txt") in notes
+    assert any('--from-literal=api_key="$SHOP_API_KEY"' in n for n in notes)
+    assert [n for n in notes if "bind mount" in n] == [
+        "api: host bind mount ./conf -> /conf has no Kubernetes form (a pod runs on any node); left out: "
+        "bake the files into the image, or use a ConfigMap or a volume"]
+    assert validate(result.objects, ["1.33"]) == []
