@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ Examples:
   dev-orchestrator up                   the whole stack, output of every service
   dev-orchestrator up backend           backend and what it depends on
   dev-orchestrator up --env staging --timeout 60s
+  dev-orchestrator up --ui              the same in the terminal dashboard; leaving it stops all
 Ctrl-C stops everything gracefully; a second Ctrl-C kills what is left.
 """
 
@@ -33,13 +35,18 @@ Ctrl-C stops everything gracefully; a second Ctrl-C kills what is left.
 @click.option("--dry-run", is_flag=True, help="Print the plan (everything is created) and change nothing.")
 @click.option("--scale", multiple=True, metavar="SVC=N",
               help="Run N replicas of SVC, over deploy.replicas (repeatable).")
+@click.option("--ui", "with_ui", is_flag=True,
+              help="Show the terminal dashboard instead of the merged output; leaving it stops the stack.")
 def up(services: tuple[str, ...], file: Path | None, env: str | None, docker: bool | None, timeout: float | None,
-       watch_files: bool = False, dry_run: bool = False, scale: tuple[str, ...] = ()) -> int:
+       watch_files: bool = False, dry_run: bool = False, scale: tuple[str, ...] = (), with_ui: bool = False) -> int:
     """Start services (and their dependencies) in the foreground; stop them on Ctrl-C."""
     from ..config.resolve import parse_scale, resolve, scaled
     from ..errors import UsageError
     from ..state import Lock, Paths, new_run_token
     from .selection import select
+
+    if with_ui and not dry_run:
+        return _up_ui(services, file, env, docker, timeout, scale, watch_files)
 
     loaded = load_config(file, env)
     stack = scaled(resolve(loaded, docker=docker), parse_scale(scale))
@@ -66,6 +73,44 @@ def up(services: tuple[str, ...], file: Path | None, env: str | None, docker: bo
         return asyncio.run(_up(stack, names, timeout, f"{paths.project_id}:{new_run_token()}", watch))
     finally:
         lock.release()
+
+
+def _up_ui(services: tuple[str, ...], file: Path | None, env: str | None, docker: bool | None,
+           timeout: float | None, scale: tuple[str, ...], watch_files: bool) -> int:
+    """``up --ui``: the stack under a supervisor of its own, the dashboard over it, all stopped on leaving.
+
+    The dashboard is a client of the supervisor's API, so the stack runs under one; what
+    makes it ``up`` is that it lasts as long as the view: leaving with q, Q or Ctrl-C
+    stops every service and the supervisor, as Ctrl-C ends ``up``.
+    """
+    from ..control.client import Client
+    from ..errors import UsageError
+    from .common import project_paths
+    from .control_cmd import _start, stop
+    from .progress import command_name, summary
+
+    if watch_files:
+        raise UsageError("up --ui does not follow develop.watch",
+                         hint=f"run {command_name()} start --watch, then {command_name()} ui")
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise UsageError("the dashboard needs a terminal (stdin and stdout are not one)",
+                         hint=f"use {command_name()} up without --ui")
+    _path, paths = project_paths(file)
+    if Client(paths).ping() is not None:
+        raise UsageError("a background supervisor already runs this project",
+                         hint=f"{command_name()} ui shows it; up --ui runs (and stops) a stack of its own")
+    code = _start(services, file, env, docker, timeout, False, False, scale)
+    if code != 0:
+        return code
+    from ..ui.tui import Dashboard
+
+    try:
+        Dashboard(paths).run()
+    finally:
+        if Client(paths).ping() is not None:
+            summary("leaving up --ui: stopping the stack")
+            stop.callback((), file, None, None, False, None)  # type: ignore[misc]
+    return 0
 
 
 async def _up(stack: Any, names: list[str], timeout: float | None, marker_prefix: str,

@@ -93,3 +93,50 @@ def test_ui_starts_the_stack_and_q_leaves_it_running(project: Project, ports: li
     status = project.status()
     assert status["supervisor"]["running"] is True
     assert {n: r["state"] for n, r in status["services"].items()} == {"web": "running", "worker": "running"}
+
+
+def test_up_ui_needs_a_terminal_and_starts_nothing_without_one(project: Project, ports: list[int]) -> None:
+    write_stack(project, ports[0])
+    proc = project.run("up", "--ui")
+    assert proc.returncode == 2
+    assert "needs a terminal" in proc.stderr and "without --ui" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (project.root / ".orchestrator" / "supervisor.sock").exists()
+
+
+def test_up_ui_shows_the_dashboard_and_leaving_it_stops_the_stack(project: Project, ports: list[int]) -> None:
+    import psutil
+
+    write_stack(project, ports[0])
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 150, 0, 0))
+    env = {**os.environ, "TERM": "xterm-256color", "PYTHONUNBUFFERED": "1"}
+    env.pop("NO_COLOR", None)
+    proc = subprocess.Popen([*CLI, "up", "--ui"], cwd=project.root, stdin=slave, stdout=slave, stderr=slave,
+                            env=env, start_new_session=True)
+    os.close(slave)
+    pids: list[int] = []
+    try:
+        seen = read_until(master, b"Q stop all", timeout=60)
+        assert b"Q stop all" in seen, seen[-2000:]
+        seen += read_until(master, b"worker ready", timeout=20)
+        assert b"worker ready" in seen  # the merged log pane
+        status = project.status()
+        assert {n: r["state"] for n, r in status["services"].items()} == {"web": "running", "worker": "running"}
+        pids = [int(r["pid"]) for r in status["services"].values()]
+        supervisor = project.supervisor_pid()
+        os.write(master, b"q")
+        tail = read_until(master, b"stopped 2 services", timeout=30)
+        assert proc.wait(timeout=30) == 0
+        assert b"leaving up --ui: stopping the stack" in tail and b"stopped 2 services" in tail, tail[-2000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        with contextlib.suppress(OSError):
+            os.close(master)
+    assert not (project.root / ".orchestrator" / "supervisor.sock").exists()
+    deadline = time.monotonic() + 10
+    while any(psutil.pid_exists(p) for p in [*pids, supervisor or 0] if p) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert pids and not [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"]
