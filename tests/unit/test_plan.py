@@ -519,3 +519,58 @@ def test_to_json_shape(shop: Project) -> None:
     assert json.loads(json.dumps(result.to_json())) == result.to_json()
     assert [s.service for s in result.changes()] == ["old-job", "backend", "worker"]
     assert result.step("nope") is None
+
+
+REPLICATED = """
+name: shop
+services:
+  web:
+    command: web
+    listen: [{port: 8700}]
+    deploy: {replicas: 2}
+  worker:
+    command: worker
+    depends_on:
+      web: {restart: true}
+"""
+
+
+def test_a_change_of_the_count_alone_scales_and_replaces_nothing(tmp_path: Path) -> None:
+    from dev_orchestrator.config.resolve import parse_scale, scaled
+
+    project = Project(tmp_path, REPLICATED)
+    stack = project.stack()
+    observed = ran(stack)
+    project.edit("replicas: 2", "replicas: 4")
+    result = plan(project.stack(), observed, environ=ENV)
+    assert result.step("web").action is Action.SCALE
+    assert text(result) == (
+        "  web            scale     replicas 2 -> 4\n"
+        "  worker: unchanged"
+    )
+    assert result.step("worker").action is Action.KEEP  # a scale is no recreate: restart: true does not fire
+    # --scale gives the same step against the unchanged file, and back to the file's count keeps it
+    assert plan(scaled(stack, parse_scale(["web=3"])), observed, environ=ENV).step("web").action is Action.SCALE
+    assert plan(scaled(stack, parse_scale(["web=2"])), observed, environ=ENV).step("web").action is Action.KEEP
+    # a count that changes with the command is a recreate: the new replicas run the new command
+    project.edit("command: web", "command: web --v2")
+    both = plan(project.stack(), observed, environ=ENV)
+    assert both.step("web").action is Action.RECREATE
+
+
+def test_scale_flags_are_checked_where_they_are_written(tmp_path: Path) -> None:
+    from dev_orchestrator.config.resolve import parse_scale, scaled
+
+    stack = Project(tmp_path, REPLICATED).stack()
+    for bad in ["web", "web=", "=3", "web=three", "web=-1"]:
+        with pytest.raises(UsageError, match="expected SERVICE=NUMBER"):
+            parse_scale([bad])
+    with pytest.raises(UsageError, match='the stack has no service "api"'):
+        scaled(stack, {"api": 2})
+    with pytest.raises(UsageError, match="use 1 to"):
+        scaled(stack, {"web": 0})
+    assert scaled(stack, {"web": 5}).services["web"].replicas == 5
+    assert scaled(stack, {"gone": 5}, strict=False).services["web"].replicas == 2
+    bound = Project(tmp_path, "name: s\nservices:\n  api: {command: api, ports: [8080]}\n").stack()
+    with pytest.raises(UsageError, match="would all bind its port"):
+        scaled(bound, {"api": 2})

@@ -96,3 +96,26 @@ def test_a_killed_supervisor_leaves_no_replica_behind(project: ZeroDowntimeProje
     project.run("stop", check=True)  # finds the leftovers by the state file and the marker
     assert wait_until(lambda: not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
                                       for p in pids), timeout=10)
+
+
+def test_start_scale_adds_and_removes_replicas_and_replaces_none(project: ZeroDowntimeProject, port: int) -> None:
+    project.service(port, replicas=2)
+    project.run("start", check=True)
+    before = replica_pids(project)
+    dry = project.run("start", "--scale", "web=3", "--dry-run", check=True)
+    assert "scale" in dry.stdout and "replicas 2 -> 3" in dry.stdout, dry.stdout
+    assert replica_pids(project) == before  # a dry run changes nothing
+    project.run("start", "--scale", "web=3", check=True)
+    three = replica_pids(project)
+    assert sorted(three) == [1, 2, 3] and None not in three.values()
+    assert {k: three[k] for k in (1, 2)} == before  # the running replicas were kept, one was added
+    assert served_by(port, 30) == {str(p) for p in three.values()}
+    project.run("start", "--scale", "web=1", check=True)
+    assert "replicas" not in project.status()["services"]["web"]
+    assert served_by(port, 6) == {str(before[1])}  # replica 1 kept serving; 2 and 3 stopped
+    for pid in (three[2], three[3]):
+        assert pid is not None
+        assert wait_until(lambda pid=pid: not psutil.pid_exists(pid)
+                          or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE, timeout=10)
+    bad = project.run("start", "--scale", "web=lots")
+    assert bad.returncode == 2 and "expected SERVICE=NUMBER" in bad.stderr and "Traceback" not in bad.stderr
