@@ -71,7 +71,9 @@ def swarm(
                              docker_client=client, every_image=True)
     for note in result.notes:
         print_warning(note)
-    missing = [v for v in result.variables if v not in stack.base_env]
+    from ..config.interpolate import unset_names
+
+    missing = unset_names(result.document, stack.base_env)  # ${VAR:-default} needs no VAR
     if missing:
         raise UsageError(f"the stack reads {', '.join(missing)}, which neither .env nor the environment sets",
                          hint="set them in .env next to services.yaml (Swarm reads no .env; this command passes them)")
@@ -80,7 +82,7 @@ def swarm(
     click.echo(f"{stack.project} · env {loaded.env} · {len(result.document['services'])} services · "
                f"stack {stack_name} · {display_path(target)}", err=True)
     baseline = backend.update_baseline(client, stack_name)
-    backend.stack_deploy(target, stack_name, {v: stack.base_env[v] for v in result.variables})
+    backend.stack_deploy(target, stack_name, {v: stack.base_env[v] for v in result.variables if v in stack.base_env})
     states = backend.wait_converged(client, stack_name, result.document["services"], timeout, _progress, baseline)
     for state in states:
         ports = f"  ports {', '.join(state.ports)}" if state.ports else ""

@@ -175,3 +175,31 @@ def walk_strings(
     if isinstance(data, str):
         return fn(data, path)
     return data
+
+
+def unset_names(data: Any, env: Mapping[str, str]) -> list[str]:
+    """The variables that expanding every string of ``data`` against ``env`` would miss.
+
+    Compose's rules: ``${A:-default}`` needs no A, ``${A}`` and ``${A:?msg}`` do. What a
+    tool that fills ``${...}`` itself (``docker stack deploy``) must be given.
+    """
+    missing: list[str] = []
+
+    def on_missing(name: str) -> str:
+        if name not in missing:
+            missing.append(name)
+        return ""
+
+    interpolator = Interpolator(env, on_missing)
+
+    def check(text: str, _path: tuple[str | int, ...]) -> str:
+        try:
+            interpolator.expand(text)
+        except InterpolationError:
+            for name in referenced_names(text):
+                if name not in env and name not in missing:
+                    missing.append(name)
+        return text
+
+    walk_strings(data, check)
+    return missing

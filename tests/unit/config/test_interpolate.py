@@ -230,3 +230,13 @@ def test_every_required_variable_of_one_value_is_reported() -> None:
         "required variable A is unset or empty: set it in the environment or .env",
         "required variable B is unset: need B",
     ]
+
+
+def test_unset_names_are_the_variables_without_a_default() -> None:
+    from dev_orchestrator.config.interpolate import unset_names
+
+    document = {"services": {"db": {"environment": {
+        "A": "${PASSWORD:-fallback}", "B": "${TOKEN}", "C": "x${HOST:?set HOST}", "D": "$$LITERAL",
+        "E": ["${SET}", "${OTHER-}"], "F": "${NESTED:-${INNER}}"}}}}
+    assert unset_names(document, {"SET": "1"}) == ["TOKEN", "HOST", "INNER"]
+    assert unset_names(document, {"SET": "", "TOKEN": "t", "HOST": "h", "INNER": "i"}) == []
