@@ -84,6 +84,11 @@ def postgres_image(docker_client: Any) -> str:
     return images.postgres(docker_client)
 
 
+@pytest.fixture(scope="session")
+def zyron_base_image(docker_client: Any) -> str:
+    return images.zyron_base(docker_client)
+
+
 def remove_project(client: Any, project: str) -> None:
     """Remove whatever carries the project's label (containers, networks, volumes)."""
     flt = {"label": [f"{LABEL}={project}"]}

@@ -6,11 +6,8 @@ leaves no container, network or volume of the project."""
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,30 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import yaml
-
-REPO = Path(__file__).resolve().parents[3]
-
-
-def free_ports(count: int) -> list[int]:
-    socks = [socket.socket() for _ in range(count)]
-    for sock in socks:
-        sock.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for sock in socks:
-        sock.close()
-    return ports
-
-
-def copy_stack(root: Path, project: str) -> None:
-    doc = yaml.safe_load((REPO / "services.yaml").read_text())
-    doc["name"] = project
-    (root / "services.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
-    shutil.copytree(REPO / "config", root / "config")
-    for overlay in (root / "config").glob("zyron.*.yaml"):
-        overlay.rename(overlay.with_name(overlay.name.replace("zyron.", f"{project}.", 1)))
-    for folder in ("zyron", "visual_brain"):
-        shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__"))
+from zyron_copy import copy_stack, free_ports, png
 
 
 def leftovers(client: Any, project: str) -> dict[str, list[str]]:
@@ -51,14 +25,6 @@ def leftovers(client: Any, project: str) -> dict[str, list[str]]:
         "networks": [n["Name"] for n in client.api.networks(filters=labels)],
         "volumes": [v["Name"] for v in client.api.volumes(filters=labels).get("Volumes") or []],
     }
-
-
-def png() -> bytes:
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.new("RGB", (320, 240), (10, 200, 90)).save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 def test_staging_with_docker_through_the_supervisor(

@@ -87,3 +87,16 @@ def busybox_image() -> str:
         return str(images.busybox(client))
     finally:
         client.close()
+
+
+@pytest.fixture(scope="module")
+def zyron_images() -> dict[str, str]:
+    """The images of the Zyron staging stack's databases, and the Zyron images' base."""
+    import docker
+
+    client = docker.from_env()
+    try:
+        return {"postgres": str(images.postgres(client)), "redis": str(images.redis(client)),
+                "base": str(images.zyron_base(client))}
+    finally:
+        client.close()
