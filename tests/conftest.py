@@ -8,8 +8,12 @@ compete. Docker-free tests share out over both workers around them.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+HERE = Path(__file__).resolve().parent
+DOCKER_FOLDERS = (HERE / "integration" / "docker", HERE / "integration" / "swarm")
 DOCKER_FIXTURES = {
     "docker_client", "busybox_image", "busybox_health_image", "redis_image", "postgres_image",
     "zyron_base_image", "zyron_images", "swarm",
@@ -17,13 +21,16 @@ DOCKER_FIXTURES = {
 
 
 def uses_docker(item: pytest.Item) -> bool:
+    path = Path(str(item.fspath)).resolve()
+    if any(folder in path.parents for folder in DOCKER_FOLDERS):
+        return True
     if item.get_closest_marker("docker") or item.get_closest_marker("swarm"):
         return True
     return bool(DOCKER_FIXTURES & set(getattr(item, "fixturenames", ())))
 
 
-@pytest.hookimpl(trylast=True)  # after the folders' own hooks have added their markers
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        if uses_docker(item):
-            item.add_marker(pytest.mark.xdist_group("docker"))
+def pytest_itemcollected(item: pytest.Item) -> None:
+    # here, not in pytest_collection_modifyitems: xdist reads the group there, in an order
+    # among the hooks that is not ours to choose
+    if uses_docker(item):
+        item.add_marker(pytest.mark.xdist_group("docker"))

@@ -49,10 +49,18 @@ def _docker(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]
 
 
 def swarm_state() -> str:
-    done = _docker("info", "--format", "{{.Swarm.LocalNodeState}}")
-    if done.returncode != 0:
-        pytest.fail(f"the Docker engine does not answer: {done.stderr.strip()}", pytrace=False)
-    return done.stdout.strip()
+    """The daemon's swarm state, once it has settled ("pending" is a join or leave under way)."""
+    import time
+
+    deadline = time.monotonic() + 60
+    while True:
+        done = _docker("info", "--format", "{{.Swarm.LocalNodeState}}")
+        if done.returncode != 0:
+            pytest.fail(f"the Docker engine does not answer: {done.stderr.strip()}", pytrace=False)
+        state = done.stdout.strip()
+        if state != "pending" or time.monotonic() > deadline:
+            return state
+        time.sleep(0.5)
 
 
 @pytest.fixture(scope="module")

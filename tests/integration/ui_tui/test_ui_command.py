@@ -49,6 +49,15 @@ def test_textual_is_imported_only_when_the_view_opens() -> None:
     assert out.stdout.strip() == "False"
 
 
+def terminal_env() -> dict[str, str]:
+    """A user's terminal: its size comes from the pseudo-terminal, so no COLUMNS or LINES
+    (pytest-xdist's workers set them to 80x24, which an app would take over the pty's size)."""
+    env = {**os.environ, "TERM": "xterm-256color", "PYTHONUNBUFFERED": "1"}
+    for name in ("NO_COLOR", "COLUMNS", "LINES"):
+        env.pop(name, None)
+    return env
+
+
 def read_until(fd: int, needle: bytes, timeout: float) -> bytes:
     seen = b""
     deadline = time.monotonic() + timeout
@@ -69,8 +78,7 @@ def test_ui_starts_the_stack_and_q_leaves_it_running(project: Project, ports: li
     write_stack(project, ports[0])
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 150, 0, 0))
-    env = {**os.environ, "TERM": "xterm-256color", "PYTHONUNBUFFERED": "1"}
-    env.pop("NO_COLOR", None)
+    env = terminal_env()
     proc = subprocess.Popen([*CLI, "ui"], cwd=project.root, stdin=slave, stdout=slave, stderr=slave, env=env,
                             start_new_session=True)
     os.close(slave)
@@ -110,8 +118,7 @@ def test_up_ui_shows_the_dashboard_and_leaving_it_stops_the_stack(project: Proje
     write_stack(project, ports[0])
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 150, 0, 0))
-    env = {**os.environ, "TERM": "xterm-256color", "PYTHONUNBUFFERED": "1"}
-    env.pop("NO_COLOR", None)
+    env = terminal_env()
     proc = subprocess.Popen([*CLI, "up", "--ui"], cwd=project.root, stdin=slave, stdout=slave, stderr=slave,
                             env=env, start_new_session=True)
     os.close(slave)
