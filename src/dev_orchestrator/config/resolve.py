@@ -103,6 +103,12 @@ def read_env_files(root: Path, files: list[str]) -> dict[str, str]:
     return out
 
 
+def _cwd(root: Path, working_dir: str | None, known: dict[str | None, Path]) -> Path:
+    if working_dir not in known:
+        known[working_dir] = (root / (working_dir or ".")).resolve()
+    return known[working_dir]
+
+
 def resolve(
     config: LoadedConfig,
     *,
@@ -114,6 +120,7 @@ def resolve(
     spec = config.spec
     use_docker = spec.orchestrator.docker if docker is None else docker
     graph = Graph.from_spec(spec)
+    cwds: dict[str | None, Path] = {}  # most services share a folder: resolve each once
     shared = {**config.dotenv, **environ, **env_name_entry(spec, config.env)}
     completed = {
         dep
@@ -159,7 +166,7 @@ def resolve(
             spec=svc,
             runtime=runtime,
             argv=tuple(svc.argv()),
-            cwd=(config.root / (svc.working_dir or ".")).resolve(),
+            cwd=_cwd(config.root, svc.working_dir, cwds),
             env=env,
             depends_on=tuple(_dependencies(spec.services[name], services)),
             healthcheck=healthcheck,
