@@ -29,6 +29,7 @@ import psutil
 from ..errors import BackendError
 from ..state import MARKER_ENV, marker_of, new_run_token, protected_pids
 from .base import ExecResult, ExitStatus, StopResult
+from .proctree import children_of, family, has_kernel_children, kernel_children
 
 if TYPE_CHECKING:
     from ..config.resolve import ResolvedService
@@ -66,58 +67,56 @@ def reap_orphans() -> int:
     if _Children.spawning:
         return 0
     reaped = 0
-    try:
-        kids = psutil.Process().children()
-    except psutil.Error:
-        return 0
-    for kid in kids:
-        if kid.pid in _Children.direct:
+    for pid in _own_children():
+        if pid in _Children.direct:
             continue
         try:
-            if kid.status() != psutil.STATUS_ZOMBIE:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
                 continue
-            pid, _status = os.waitpid(kid.pid, os.WNOHANG)
+            done, _status = os.waitpid(pid, os.WNOHANG)
         except (psutil.Error, OSError):
             continue
-        reaped += bool(pid)
+        reaped += bool(done)
     return reaped
 
 
-def orphans_marked(marker: str) -> list[psutil.Process]:
-    """Processes carrying ``marker`` among this process's descendants (re-parented orphans).
+def _own_children() -> list[int]:
+    """This process's children: its services and the orphans re-parented to it."""
+    me = os.getpid()
+    if has_kernel_children():
+        return kernel_children(me)
+    try:
+        return [p.pid for p in psutil.Process(me).children()]
+    except psutil.Error:
+        return []
 
-    A descendant of a live direct child is not an orphan: it belongs to that child's
-    family. This matters when two instances of one service run side by side (a
-    start-first restart): both carry the service's marker, and stopping the old one
-    must not reach the new one's children.
+
+def orphans_marked(marker: str) -> list[psutil.Process]:
+    """Living processes that carry ``marker`` and were re-parented to us, with their descendants.
+
+    An orphan of a service is re-parented to the subreaper, so it is one of our own
+    children that we did not spawn; what it forked stays below it. A descendant of a live
+    direct child is not an orphan: it belongs to that child's family. This matters when
+    two instances of one service run side by side (a start-first restart): both carry the
+    service's marker, and stopping the old one must not reach the new one's children.
+    Only our children and the orphans' trees are read, never the whole process table.
     """
     protected = protected_pids()
     out: list[psutil.Process] = []
-    me = os.getpid()
-    try:
-        kids = psutil.Process().children(recursive=True)
-    except psutil.Error:
-        return out
-    for kid in kids:
-        if kid.pid in protected or kid.pid in _Children.direct:
+    children = children_of()
+    for pid in _own_children():
+        if pid in protected or pid in _Children.direct:
             continue
-        if marker_of(kid) == marker and _alive(kid) and not _under_direct_child(kid, me):
-            out.append(kid)
+        for member in family(pid, children):
+            if member in protected:
+                continue
+            try:
+                proc = psutil.Process(member)
+            except psutil.Error:
+                continue
+            if marker_of(proc) == marker and _alive(proc):
+                out.append(proc)
     return out
-
-
-def _under_direct_child(proc: psutil.Process, me: int) -> bool:
-    """True when one of ``proc``'s ancestors below us is a direct child we still wait for."""
-    try:
-        parents = proc.parents()
-    except psutil.Error:
-        return False
-    for parent in parents:
-        if parent.pid == me:
-            return False
-        if parent.pid in _Children.direct:
-            return True
-    return False
 
 
 class ProcessHandle:
@@ -197,10 +196,11 @@ class ProcessHandle:
         """The leader's living descendants (ours by parentage while the leader is unreaped)."""
         if self.proc.returncode is not None:
             return []
-        try:
-            return psutil.Process(self.proc.pid).children(recursive=True)
-        except psutil.Error:
-            return []
+        out: list[psutil.Process] = []
+        for pid in family(self.proc.pid, children_of())[1:]:
+            with contextlib.suppress(psutil.Error):
+                out.append(psutil.Process(pid))
+        return out
 
     def family(self, known: Iterable[psutil.Process] = ()) -> list[psutil.Process]:
         """Every living process of this service except the leader: its descendants, the

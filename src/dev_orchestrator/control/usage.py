@@ -8,11 +8,13 @@ without them) it falls back to one pass over the process table.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterable
 from typing import Any
 
 import psutil
+
+from ..backends.proctree import children_map, children_of, family, kernel_children
+
+__all__ = ["Usage", "children_map", "family", "kernel_children"]
 
 
 class Usage:
@@ -23,8 +25,7 @@ class Usage:
 
     def fill(self, services: dict[str, dict[str, Any]]) -> None:
         """Add ``cpu_percent`` and ``rss_bytes`` to each service record that has a pid."""
-        children = kernel_children if os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children") \
-            else children_map().get
+        children = children_of()
         families = {name: family(r.get("pid"), children) for name, r in services.items()}
         alive = {pid for members in families.values() for pid in members}
         self._procs = {k: p for k, p in self._procs.items() if k[0] in alive}  # forget ended ones
@@ -52,41 +53,3 @@ class Usage:
         if proc is None or not proc.is_running():
             proc = self._procs[(pid, create_time)] = psutil.Process(pid)
         return proc
-
-
-def family(pid: int | None, children: Callable[[int], Iterable[int] | None]) -> list[int]:
-    """``pid`` and all its descendants, breadth-first (empty without a pid)."""
-    if not pid:
-        return []
-    members = [pid]
-    seen = {pid}
-    for member in members:  # grows while we walk; a pid is taken once (no cycles)
-        for child in children(member) or ():
-            if child not in seen:
-                seen.add(child)
-                members.append(child)
-    return members
-
-
-def kernel_children(pid: int) -> list[int]:
-    """The children of ``pid`` from /proc/PID/task/*/children (empty when it is gone)."""
-    out: list[int] = []
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return out
-    for tid in tasks:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/children", "rb") as fh:
-                out.extend(int(n) for n in fh.read().split())
-        except (OSError, ValueError):
-            continue
-    return out
-
-
-def children_map() -> dict[int, list[int]]:
-    """ppid -> child pids, from one pass over the process table."""
-    tree: dict[int, list[int]] = {}
-    for proc in psutil.process_iter(["ppid"]):
-        tree.setdefault(proc.info["ppid"], []).append(proc.pid)
-    return tree
