@@ -5,6 +5,7 @@ exactly what the dead supervisor left, found by record or by marker."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
 import signal
@@ -94,7 +95,7 @@ def test_kill_9_supervisor_then_status_and_stop_exactly_what_it_left(project: Pr
 CORRUPTIONS = {
     "truncated to half": lambda raw: raw[: len(raw) // 2],
     "garbage bytes": lambda raw: random.Random(7).randbytes(len(raw)),
-    "another version": lambda raw: raw.replace(b'"version": 1', b'"version": 99'),
+    "another version": lambda raw: json.dumps({**json.loads(raw), "version": 99}).encode(),
 }
 
 

@@ -115,6 +115,7 @@ def _up_ui(services: tuple[str, ...], file: Path | None, env: str | None, docker
 
 async def _up(stack: Any, names: list[str], timeout: float | None, marker_prefix: str,
               watch: tuple[Any, ...] | None = None) -> int:
+    from ..backends.process import use_pidfd_watcher
     from ..control.protocol import event_record, start_result, stop_record
     from ..runtime.engine import Engine
     from .progress import failure_text, record_line, seconds
@@ -123,6 +124,7 @@ async def _up(stack: Any, names: list[str], timeout: float | None, marker_prefix
     targets = [n for n in stack.graph.order() if n in stack.graph.closure(names)]
     width = max(len(n) for n in targets)
     loop = asyncio.get_running_loop()
+    use_pidfd_watcher(loop)  # up's one loop: no thread per service
     interrupts = 0
     stop_requested = asyncio.Event()
     kill_requested = asyncio.Event()  # a second Ctrl-C; an Event, so that none is lost

@@ -298,9 +298,11 @@ class Supervisor(Following):
     # -- main loop --------------------------------------------------------------------------
 
     async def run(self, ready_fd: int | None) -> None:
+        from ..backends.process import use_pidfd_watcher
         from ..runtime.engine import Engine
 
         loop = asyncio.get_running_loop()
+        use_pidfd_watcher(loop)  # this loop lives as long as the supervisor: no thread per service
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.add_signal_handler(sig, self.shutdown.set)
         routes: dict[tuple[str, str], Any] = {
