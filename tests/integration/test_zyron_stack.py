@@ -20,19 +20,10 @@ from typing import Any
 import httpx
 import psutil
 import pytest
+from zyron_copy import free_ports
 
 REPO = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "dev_orchestrator.cli"]
-
-
-def free_ports(count: int) -> list[int]:
-    socks = [socket.socket() for _ in range(count)]
-    for sock in socks:
-        sock.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for sock in socks:
-        sock.close()
-    return ports
 
 
 def leftovers(root: Path) -> list[psutil.Process]:

@@ -27,13 +27,20 @@ def free_ports(count: int) -> list[int]:
     return ports
 
 
-def copy_stack(root: Path, project: str) -> None:
+def copy_config(root: Path, project: str) -> Path:
+    """services.yaml and config/ of the repository, renamed to ``project``; the services.yaml."""
     doc = yaml.safe_load((REPO / "services.yaml").read_text())
     doc["name"] = project
     (root / "services.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
     shutil.copytree(REPO / "config", root / "config")
     for overlay in (root / "config").glob("zyron.*.yaml"):
         overlay.rename(overlay.with_name(overlay.name.replace("zyron.", f"{project}.", 1)))
+    return root / "services.yaml"
+
+
+def copy_stack(root: Path, project: str) -> None:
+    """The configuration and the Zyron services' code."""
+    copy_config(root, project)
     for folder in ("zyron", "visual_brain"):
         shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__"))
 

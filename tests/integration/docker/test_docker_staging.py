@@ -7,36 +7,22 @@ overlay's image variables, as a user would pass another image.
 from __future__ import annotations
 
 import asyncio
-import shutil
 import socket
 from pathlib import Path
 from typing import Any
 
-import yaml
+from zyron_copy import copy_config
 
 from dev_orchestrator.backends.docker import cleanup_project, container_status
 from dev_orchestrator.config.loader import load
 from dev_orchestrator.config.resolve import resolve
 from dev_orchestrator.runtime.engine import Engine
 
-REPO = Path(__file__).resolve().parents[3]
-
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def staging_copy(tmp: Path, project: str) -> Path:
-    """services.yaml and config/ of the repository, renamed to the test's project."""
-    doc = yaml.safe_load((REPO / "services.yaml").read_text())
-    doc["name"] = project
-    (tmp / "services.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
-    shutil.copytree(REPO / "config", tmp / "config")
-    for overlay in (tmp / "config").glob("zyron.*.yaml"):
-        overlay.rename(overlay.with_name(overlay.name.replace("zyron.", f"{project}.", 1)))
-    return tmp / "services.yaml"
 
 
 def psql(client: Any, container: str, sql: str) -> str:
@@ -54,7 +40,7 @@ def redis_cli(client: Any, container: str, *args: str) -> str:
 def test_staging_postgres_and_redis_keep_data_across_stop_start(
     tmp_path: Path, project: str, postgres_image: str, redis_image: str, docker_client: Any
 ) -> None:
-    path = staging_copy(tmp_path, project)
+    path = copy_config(tmp_path, project)
     environ = {
         "POSTGRES_IMAGE": postgres_image, "REDIS_IMAGE": redis_image,
         "POSTGRES_PORT": str(free_port()), "REDIS_PORT": str(free_port()), "PATH": "/usr/bin:/bin",

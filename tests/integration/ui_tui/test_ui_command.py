@@ -13,6 +13,7 @@ import subprocess
 import sys
 import termios
 import time
+from collections.abc import Iterator
 
 from supervisor_cli.conftest import CLI
 
@@ -74,15 +75,27 @@ def read_until(fd: int, needle: bytes, timeout: float) -> bytes:
     return seen
 
 
-def test_ui_starts_the_stack_and_q_leaves_it_running(project: Project, ports: list[int]) -> None:
-    write_stack(project, ports[0])
+@contextlib.contextmanager
+def on_terminal(project: Project, *args: str) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """The CLI on a 150x40 pseudo-terminal: the process and the terminal's side to read and type on."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 150, 0, 0))
-    env = terminal_env()
-    proc = subprocess.Popen([*CLI, "ui"], cwd=project.root, stdin=slave, stdout=slave, stderr=slave, env=env,
-                            start_new_session=True)
+    proc = subprocess.Popen([*CLI, *args], cwd=project.root, stdin=slave, stdout=slave, stderr=slave,
+                            env=terminal_env(), start_new_session=True)
     os.close(slave)
     try:
+        yield proc, master
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        with contextlib.suppress(OSError):
+            os.close(master)
+
+
+def test_ui_starts_the_stack_and_q_leaves_it_running(project: Project, ports: list[int]) -> None:
+    write_stack(project, ports[0])
+    with on_terminal(project, "ui") as (proc, master):
         seen = read_until(master, b"Q stop all", timeout=60)
         assert b"Q stop all" in seen, seen[-2000:]
         assert b"services up" in seen  # the start's own progress came first
@@ -92,12 +105,6 @@ def test_ui_starts_the_stack_and_q_leaves_it_running(project: Project, ports: li
         tail = read_until(master, b"keeps running", timeout=30)
         assert proc.wait(timeout=30) == 0
         assert b"the stack keeps running" in tail
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-        with contextlib.suppress(OSError):
-            os.close(master)
     status = project.status()
     assert status["supervisor"]["running"] is True
     assert {n: r["state"] for n, r in status["services"].items()} == {"web": "running", "worker": "running"}
@@ -116,14 +123,8 @@ def test_up_ui_shows_the_dashboard_and_leaving_it_stops_the_stack(project: Proje
     import psutil
 
     write_stack(project, ports[0])
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 150, 0, 0))
-    env = terminal_env()
-    proc = subprocess.Popen([*CLI, "up", "--ui"], cwd=project.root, stdin=slave, stdout=slave, stderr=slave,
-                            env=env, start_new_session=True)
-    os.close(slave)
     pids: list[int] = []
-    try:
+    with on_terminal(project, "up", "--ui") as (proc, master):
         seen = read_until(master, b"Q stop all", timeout=60)
         assert b"Q stop all" in seen, seen[-2000:]
         seen += read_until(master, b"worker ready", timeout=20)
@@ -136,12 +137,6 @@ def test_up_ui_shows_the_dashboard_and_leaving_it_stops_the_stack(project: Proje
         tail = read_until(master, b"stopped 2 services", timeout=30)
         assert proc.wait(timeout=30) == 0
         assert b"leaving up --ui: stopping the stack" in tail and b"stopped 2 services" in tail, tail[-2000:]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-        with contextlib.suppress(OSError):
-            os.close(master)
     assert not (project.root / ".orchestrator" / "supervisor.sock").exists()
     deadline = time.monotonic() + 10
     while any(psutil.pid_exists(p) for p in [*pids, supervisor or 0] if p) and time.monotonic() < deadline:
