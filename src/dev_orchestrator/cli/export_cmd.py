@@ -155,12 +155,16 @@ def _kustomize(file: Path | None, folder: Path, options: Any, check: bool) -> No
     result = export_kustomize(base, exports, options.namespace)
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"{folder} exists and is not a folder")
-    for sub in ["base", *(f"overlays/{env}/patches" for env in envs)]:  # earlier files that no longer belong
+    # earlier files of ours that no longer belong; a file of the user's in an overlay is kept
+    places = [("base", _OWN_KUSTOMIZE_FILE)]
+    for env in envs:
+        places += [(f"overlays/{env}", _OWN_OBJECT_FILE), (f"overlays/{env}/patches", _OWN_KUSTOMIZE_FILE)]
+    for sub, own in places:
         place = folder / sub
         if place.is_dir():
             for old in place.iterdir():
                 relative = old.relative_to(folder).as_posix()
-                if _OWN_KUSTOMIZE_FILE.match(old.name) and relative not in result.files:
+                if old.is_file() and own.match(old.name) and relative not in result.files:
                     old.unlink()
     for path, text in result.files.items():
         _write(folder / path, text)
@@ -179,6 +183,10 @@ def _kustomize(file: Path | None, folder: Path, options: Any, check: bool) -> No
 
 
 _OWN_KUSTOMIZE_FILE = re.compile(r"^[a-z]+-[a-z0-9.-]+\.yaml$")
+# an overlay's own objects, `<kind>-<name>.yaml`, of the kinds the export writes
+_OWN_OBJECT_FILE = re.compile(
+    r"^(configmap|deployment|job|persistentvolumeclaim|role|rolebinding|secret|service|serviceaccount)"
+    r"-[a-z0-9.-]+\.yaml$")
 
 
 _swarm_network = click.option(

@@ -189,13 +189,18 @@ def test_an_image_that_changes_everywhere_becomes_an_images_entry(project: Path)
 
 def test_a_second_export_removes_what_no_longer_belongs(project: Path) -> None:
     assert cli(project, "export", "kubernetes", "--kustomize", "k8s").returncode == 0
-    mine = project / "k8s" / "overlays" / "prod" / "my-notes.txt"
-    mine.write_text("kept")
-    assert (project / "k8s" / "overlays" / "prod" / "patches" / "delete-deployment-debug.yaml").is_file()
-    (project / "config" / "shop.prod.yaml").write_text(PROD.replace("  debug:\n    enabled: false\n", ""))
+    prod = project / "k8s" / "overlays" / "prod"
+    mine = [prod / "my-notes.txt", prod / "extra-patch.yaml"]  # the user's: kept
+    for path in mine:
+        path.write_text("kept")
+    assert (prod / "patches" / "delete-deployment-debug.yaml").is_file()
+    assert (prod / "deployment-metrics.yaml").is_file() and (prod / "service-metrics.yaml").is_file()
+    (project / "config" / "shop.prod.yaml").write_text(
+        PROD.replace("  debug:\n    enabled: false\n", "").split("  metrics:")[0])
     assert cli(project, "export", "kubernetes", "--kustomize", "k8s").returncode == 0
-    assert not (project / "k8s" / "overlays" / "prod" / "patches" / "delete-deployment-debug.yaml").exists()
-    assert mine.read_text() == "kept"
+    assert not (prod / "patches" / "delete-deployment-debug.yaml").exists()
+    assert not (prod / "deployment-metrics.yaml").exists() and not (prod / "service-metrics.yaml").exists()
+    assert all(path.read_text() == "kept" for path in mine)
 
 
 def test_kustomize_with_env_or_output_is_a_usage_error(project: Path) -> None:
