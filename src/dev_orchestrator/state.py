@@ -1,6 +1,7 @@
 """The project's runtime folder: state file (atomic JSON), locks, and process identity.
 
-``.orchestrator/`` (mode 0700) next to services.yaml holds ``state.json``,
+``.orchestrator/`` (mode 0700) next to services.yaml holds ``state.json`` (with
+``state.journal``: the spawns since its last full write),
 ``supervisor.sock`` (mode 0600), ``supervisor.lock`` (held by the running supervisor),
 ``spawn.lock`` (serialises starting one) and ``supervisor.log``.
 
@@ -31,6 +32,7 @@ if TYPE_CHECKING:  # psutil costs ~10 ms to import: only the functions that use 
 from .errors import UsageError
 
 STATE_VERSION = 1
+JOURNAL_NAME = "state.journal"  # spawns since the last full write of state.json, one per line
 RUNTIME_DIR = ".orchestrator"
 MARKER_ENV = "DEV_ORCHESTRATOR_MARKER"
 REPLICA_ENV = "DEV_ORCHESTRATOR_REPLICA"  # deploy.replicas: which instance this is (1..N)
@@ -50,6 +52,10 @@ class Paths:
     @property
     def state(self) -> Path:
         return self.dir / "state.json"
+
+    @property
+    def journal(self) -> Path:
+        return self.dir / JOURNAL_NAME
 
     @property
     def socket(self) -> Path:
@@ -194,6 +200,74 @@ def write_state(path: Path, data: dict[str, Any]) -> None:
         raise
 
 
+class SpawnJournal:
+    """Append-only record of each spawn between two full writes of state.json.
+
+    A spawn must be on disk before anyone hears of it; writing the whole state for each
+    made a start O(N^2) in the number of services. A line here is one service's record,
+    O(1): ``{"seq": n, "run_token": t, "service": name, "record": {...}}``. The full state,
+    still written (debounced), names the last ``journal_seq`` it covers; readers
+    (``load_state``) lay newer lines of the same run over it. No fsync: the page cache
+    outlives a killed supervisor, and after a machine crash no recorded pid means
+    anything (the boot time differs).
+    """
+
+    def __init__(self, path: Path, run_token: str) -> None:
+        self.path = path
+        self.run_token = run_token
+        self.seq = 0
+        self._fd: int | None = None
+
+    def append(self, service: str, record: dict[str, Any]) -> int:
+        """Record one service's spawn; OSError (a full disk) is the caller's to handle."""
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        self.seq += 1
+        line = json.dumps({"seq": self.seq, "run_token": self.run_token, "service": service, "record": record},
+                          sort_keys=True, separators=(",", ":")) + "\n"
+        data = line.encode("utf-8")
+        if os.write(self._fd, data) != len(data):
+            raise OSError(28, "short write to the state journal")
+        return self.seq
+
+    def covered(self, seq: int) -> None:
+        """A full state written with ``journal_seq`` = ``seq`` is on disk: empty the journal when
+        nothing newer was appended since."""
+        if self._fd is not None and seq == self.seq:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, 0)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
+
+
+def _apply_journal(path: Path, data: dict[str, Any]) -> None:
+    """Lay the spawns recorded after ``data`` was written over its services."""
+    try:
+        raw = path.with_name(JOURNAL_NAME).read_bytes()
+    except OSError:
+        return
+    token, after = data.get("run_token"), data.get("journal_seq") or 0
+    services, order = data["services"], data.get("order")
+    for line in raw.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:  # a line cut short: the spawn is still found by its marker
+            continue
+        if (not isinstance(entry, dict) or entry.get("run_token") != token or not isinstance(entry.get("seq"), int)
+                or entry["seq"] <= after or not isinstance(entry.get("record"), dict)
+                or not isinstance(entry.get("service"), str)):
+            continue
+        services[entry["service"]] = entry["record"]
+        if isinstance(order, list) and entry["service"] not in order:
+            order.append(entry["service"])
+        # what is written back from this data (recovery's cleanup) covers these lines
+        data["journal_seq"] = max(data.get("journal_seq") or 0, entry["seq"])
+
+
 class StateUnreadable(Exception):
     """state.json exists but cannot be used (truncated, corrupt, another version)."""
 
@@ -223,6 +297,7 @@ def load_state(path: Path) -> dict[str, Any] | None:
     services = data.get("services")
     if not isinstance(services, dict) or not all(isinstance(r, dict) for r in services.values()):
         raise StateUnreadable(f"{path} has no valid services table")
+    _apply_journal(path, data)
     return data
 
 

@@ -92,6 +92,44 @@ def test_kill_9_supervisor_then_status_and_stop_exactly_what_it_left(project: Pr
     assert project.status()["supervisor"]["running"] is False
 
 
+@pytest.mark.timeout(90)
+def test_a_spawn_only_in_the_journal_is_found_by_its_record(project: Project) -> None:
+    """The supervisor dies after a spawn reached the journal but before the next full write
+    of state.json: the record comes from the journal (pid and create time, not a marker
+    search), `status` shows the service and `stop` stops it."""
+    from dev_orchestrator.control.recovery import find_leftovers
+    from dev_orchestrator.state import Paths
+
+    project.sleepers("web", "api")
+    project.run("start", check=True)
+    pids = project.pids()
+    _kill_supervisor(project)
+    state = project.state()
+    web = state["services"]["web"]
+    assert web["pid"] == pids["web"]
+    # state.json as the last full write before web's spawn left it; the spawn in the journal
+    line = {"seq": state["journal_seq"] + 1, "run_token": state["run_token"], "service": "web", "record": web}
+    state["services"]["web"] = {**web, "state": "starting", "pid": None, "create_time": None}
+    project.state_path.write_text(json.dumps(state))
+    stranger = {**line, "seq": line["seq"] + 1, "run_token": "another-run",
+                "record": {**web, "pid": os.getpid()}}
+    (project.runtime / "state.journal").write_text(
+        json.dumps(line) + "\n" + json.dumps(stranger) + "\n" + '{"seq": 99, "run_tok')
+
+    found = find_leftovers(Paths(project.root))
+    assert found.ours["web"]["pid"] == pids["web"] and "found_by" not in found.ours["web"], found.ours
+    assert found.ours["api"]["pid"] == pids["api"]
+    record = project.status()["services"]["web"]
+    assert record["pid"] == pids["web"] and record["detail"] == "left running by a supervisor that died"
+    proc = project.run("stop")
+    assert proc.returncode == 0, output(proc)
+    assert "stopped 2 services left by a supervisor that had died" in output(proc), output(proc)
+    assert gone(pids["web"]) and gone(pids["api"])
+    assert not marked(f"{project.project_id}:")
+    # what the cleanup wrote back covers the journal: web is not resurrected from it
+    assert project.status()["services"]["web"]["pid"] is None
+
+
 CORRUPTIONS = {
     "truncated to half": lambda raw: raw[: len(raw) // 2],
     "garbage bytes": lambda raw: random.Random(7).randbytes(len(raw)),

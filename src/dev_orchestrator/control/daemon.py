@@ -3,7 +3,7 @@
 Started detached by `start` (own session, stdin closed, output to
 ``.orchestrator/supervisor.log``) as ``python -m dev_orchestrator.control.daemon``. It
 holds ``supervisor.lock`` for its whole life, writes ``state.json`` after every change
-(at once, fsynced, when a process is spawned; debounced otherwise; a failed write, such
+(a spawn at once, as a line of the spawn journal; the full state debounced; a failed write, such
 as on a full disk, is logged and retried, never fatal), and exits after `stop` of
 everything (or SIGTERM), removing its socket. It is a child subreaper, so orphans of its
 services come back to it (backends/process.py).
@@ -27,7 +27,7 @@ from typing import Any
 import psutil
 
 from ..errors import OrchestratorError
-from ..state import Lock, Paths, boot_time, marker, new_run_token, write_state
+from ..state import Lock, Paths, SpawnJournal, boot_time, marker, new_run_token, write_state
 from . import protocol
 from .dashboard import WebDashboard
 from .following import Following
@@ -69,6 +69,9 @@ class Supervisor(Following):
         self.token = new_run_token()
         self.marker_prefix = f"{paths.project_id}:{self.token}"
         self.state_problem: str | None = None
+        self.journal = SpawnJournal(paths.journal, self.token)
+        self._boot_time = boot_time()
+        self._create_time = psutil.Process().create_time()
         self.web = WebDashboard(self)  # served on the first POST /v1/dashboard
 
     def _mtime(self) -> float:
@@ -88,22 +91,9 @@ class Supervisor(Following):
     def snapshot(self) -> dict[str, Any]:
         services = {}
         for name, status in self.engine.status.items():
-            svc = self.service(name)
-            if svc is None:
-                continue
-            record = protocol.status_record(status)
-            record["stop_signal"] = svc.stop_signal
-            record["stop_grace_period"] = svc.stop_grace_period
-            record["marker"] = marker(self.paths.project_id, self.token, name) if svc.runtime == "process" else None
-            if svc.runtime == "docker":
-                from ..backends.docker_spec import image_of
-
-                record["image"] = image_of(self.stack.project, svc)
-            replicas = self.engine.replica_records(name)
-            if replicas:  # deploy.replicas: one record per instance (1 is the service's own)
-                record["replicas"] = [{"replica": 1, **protocol.status_record(status)}] + [
-                    {"replica": index, **protocol.status_record(rep)} for index, rep in replicas]
-            services[name] = record
+            record = self._record(name, status)
+            if record is not None:
+                services[name] = record
         return {
             "project": self.stack.project,
             "env": self.stack.config.env,
@@ -111,21 +101,46 @@ class Supervisor(Following):
             "docker": self.stack.docker,
             "project_id": self.paths.project_id,
             "run_token": self.token,
-            "boot_time": boot_time(),
-            "supervisor": {"pid": os.getpid(), "create_time": psutil.Process().create_time(),
+            "journal_seq": self.journal.seq,
+            "boot_time": self._boot_time,
+            "supervisor": {"pid": os.getpid(), "create_time": self._create_time,
                            "started_at": protocol.iso(self.started_at)},
             "services": services,
             # services left running with names given (no longer in the files) come last
             "order": self.stack.graph.order() + [n for n in services if n not in self.stack.graph],
         }
 
-    def write_state_now(self, extra: dict[str, Any] | None = None, *, data: dict[str, Any] | None = None) -> bool:
+    def _record(self, name: str, status: Any) -> dict[str, Any] | None:
+        """One service's record in the state file (None for a name the stack does not know)."""
+        svc = self.service(name)
+        if svc is None:
+            return None
+        record = protocol.status_record(status)
+        record["stop_signal"] = svc.stop_signal
+        record["stop_grace_period"] = svc.stop_grace_period
+        record["marker"] = marker(self.paths.project_id, self.token, name) if svc.runtime == "process" else None
+        if svc.runtime == "docker":
+            from ..backends.docker_spec import image_of
+
+            record["image"] = image_of(self.stack.project, svc)
+        replicas = self.engine.replica_records(name)
+        if replicas:  # deploy.replicas: one record per instance (1 is the service's own)
+            record["replicas"] = [{"replica": 1, **protocol.status_record(status)}] + [
+                {"replica": index, **protocol.status_record(rep)} for index, rep in replicas]
+        return record
+
+    def write_state_now(self, extra: dict[str, Any] | None = None, *, data: dict[str, Any] | None = None,
+                        in_thread: bool = False) -> bool:
         """Write state.json; a failure (full disk, read-only folder) is logged, not raised.
 
-        ``data``: a snapshot taken on the event loop (the write itself may run in a thread).
+        ``data``: a snapshot taken on the event loop (the write itself may run in a thread,
+        ``in_thread``: then the caller empties the journal, on the loop, where spawns are
+        appended to it).
         """
         try:
-            write_state(self.paths.state, (self.snapshot() if data is None else data) | (extra or {}))
+            if data is None:
+                data = self.snapshot()
+            write_state(self.paths.state, data | (extra or {}))
         except OSError as exc:
             if self.state_problem is None:
                 log.error("cannot write %s: %s (will retry)", self.paths.state, exc)
@@ -134,6 +149,8 @@ class Supervisor(Following):
         if self.state_problem is not None:
             log.info("%s written again", self.paths.state)
             self.state_problem = None
+        if not in_thread:
+            self.journal.covered(data["journal_seq"])
         return True
 
     async def _state_writer(self) -> None:
@@ -150,7 +167,8 @@ class Supervisor(Following):
                 log.exception("cannot take a state snapshot")
                 await asyncio.sleep(retry)
                 continue
-            if await asyncio.to_thread(self.write_state_now, data=data):
+            if await asyncio.to_thread(self.write_state_now, data=data, in_thread=True):
+                self.journal.covered(data["journal_seq"])
                 retry = STATE_RETRY_FIRST
             else:
                 self._dirty.set()  # try again after a pause
@@ -164,15 +182,21 @@ class Supervisor(Following):
             self._record_fingerprint(event)
         if isinstance(event, (ev.Stopped, ev.Exited, ev.Failed)):
             self._maybe_idle()
+        self._dirty.set()
         if isinstance(event, ev.ReplicaEvent):
             event = event.event  # a replica's spawn is recorded before it is told, as the first's
         if isinstance(event, ev.Spawned):
             # The pid is on disk before anyone hears of the spawn: a supervisor killed
             # right now leaves a record that recovery can prove (and the marker besides).
-            if not self.write_state_now():
-                self._dirty.set()
-        else:
-            self._dirty.set()
+            # One line in the journal (O(1)); the full state follows, debounced.
+            current = self.engine.status.get(event.service)
+            record = None if current is None else self._record(event.service, current)
+            if record is None:
+                return
+            try:
+                self.journal.append(event.service, record)
+            except OSError:
+                self.write_state_now()  # logs and reports the problem; the writer retries
 
     # -- handlers ---------------------------------------------------------------------------
 
@@ -338,6 +362,7 @@ class Supervisor(Following):
             await server.close()
             writer.cancel()
             self.write_state_now({"stopped": True})
+            self.journal.close()
 
 
 def _signal_ready(fd: int | None, message: dict[str, Any]) -> None:

@@ -1,0 +1,62 @@
+"""The spawn journal: lines of this run newer than the full state are laid over it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from dev_orchestrator.state import JOURNAL_NAME, SpawnJournal, load_state, write_state
+
+
+def _state(folder: Path, seq: int, token: str = "run-1") -> Path:
+    path = folder / "state.json"
+    write_state(path, {"run_token": token, "journal_seq": seq, "order": ["a"],
+                       "services": {"a": {"state": "stopped", "pid": None}}})
+    return path
+
+
+def test_spawns_after_the_full_write_are_read_back(tmp_path: Path) -> None:
+    path = _state(tmp_path, 0)
+    journal = SpawnJournal(tmp_path / JOURNAL_NAME, "run-1")
+    assert journal.append("a", {"state": "starting", "pid": 101}) == 1
+    assert journal.append("b", {"state": "starting", "pid": 102}) == 2
+    data = load_state(path)
+    assert data is not None
+    assert data["services"]["a"]["pid"] == 101 and data["services"]["b"]["pid"] == 102
+    assert data["order"] == ["a", "b"] and data["journal_seq"] == 2
+    assert (tmp_path / JOURNAL_NAME).stat().st_mode & 0o777 == 0o600
+    journal.close()
+
+
+def test_lines_the_full_state_covers_or_of_another_run_or_cut_short_are_ignored(tmp_path: Path) -> None:
+    path = _state(tmp_path, 1)
+    lines = [{"seq": 1, "run_token": "run-1", "service": "a", "record": {"pid": 1}},  # covered
+             {"seq": 2, "run_token": "run-0", "service": "a", "record": {"pid": 2}},  # an older run
+             {"seq": 3, "run_token": "run-1", "service": "a", "record": "not a record"}]
+    text = "".join(json.dumps(line) + "\n" for line in lines) + '{"seq": 4, "run_token": "run-1", "serv'
+    (tmp_path / JOURNAL_NAME).write_text(text)
+    data = load_state(path)
+    assert data is not None and data["services"]["a"]["pid"] is None and data["journal_seq"] == 1
+
+
+def test_covered_empties_the_journal_only_when_nothing_newer_was_appended(tmp_path: Path) -> None:
+    journal = SpawnJournal(tmp_path / JOURNAL_NAME, "run-1")
+    journal.append("a", {"pid": 1})
+    seq = journal.seq
+    journal.append("a", {"pid": 2})
+    journal.covered(seq)  # a spawn came after that snapshot: kept
+    assert len((tmp_path / JOURNAL_NAME).read_text().splitlines()) == 2
+    journal.covered(journal.seq)
+    assert (tmp_path / JOURNAL_NAME).read_text() == ""
+    journal.append("a", {"pid": 3})  # appends go on after the truncation
+    assert [json.loads(x)["seq"] for x in (tmp_path / JOURNAL_NAME).read_text().splitlines()] == [3]
+    journal.close()
+
+
+def test_a_journal_left_by_an_earlier_supervisor_is_emptied_at_the_first_spawn(tmp_path: Path) -> None:
+    (tmp_path / JOURNAL_NAME).write_text(json.dumps({"seq": 9, "run_token": "old", "service": "a",
+                                                     "record": {"pid": 7}}) + "\n")
+    journal = SpawnJournal(tmp_path / JOURNAL_NAME, "new")
+    journal.append("a", {"pid": 8})
+    assert [json.loads(x)["run_token"] for x in (tmp_path / JOURNAL_NAME).read_text().splitlines()] == ["new"]
+    journal.close()
