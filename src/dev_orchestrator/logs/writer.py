@@ -32,6 +32,8 @@ Opener = Callable[[Path, int, int], int]
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
+_ROTATED = re.compile(r".+\.log\.\d+")  # a rotated backup: <service>.log.1, .2, ...
+_TIGHTENED: set[Path] = set()  # log folders whose backups were made private by this process
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
 _REASONS = {
     errno.ENOSPC: "disk full",
@@ -272,14 +274,18 @@ class LogSink:
         return True
 
     def _tighten_rotated(self) -> None:
-        # Backups written before files were private: make them 0600 too.
-        name = re.compile(re.escape(self.path.name) + r"\.\d+")
+        # Backups written before files were private: make them 0600 too. Once per folder
+        # and process: a pass over the folder for each of 500 services was O(N^2).
+        folder = self.path.parent
+        if folder in _TIGHTENED:
+            return
         with contextlib.suppress(OSError):
-            for entry in os.scandir(self.path.parent):
-                if name.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+            for entry in os.scandir(folder):
+                if _ROTATED.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
                     st = entry.stat(follow_symlinks=False)
                     if st.st_uid == os.geteuid() and st.st_mode & 0o077:
                         os.chmod(entry.path, stat.S_IMODE(st.st_mode) & 0o700)
+            _TIGHTENED.add(folder)
 
     def last_lines(self, count: int = 20) -> list[str]:
         return [line.decode(errors="replace") for line in list(self.tail)[-count:]]
