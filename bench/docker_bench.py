@@ -2,7 +2,9 @@
 
 The same stack (chain: each service waits for the previous one to be healthy; diamond:
 one root, N-2 services on it, one service on all of those) is started by
-dev-orchestrator (Engine API, --docker) and by docker compose, side by side in one run.
+dev-orchestrator (Engine API, --docker) and by docker compose, side by side in one run,
+with a physical floor: the same containers created and started directly through the
+Docker API, each as soon as its dependencies' first successful exec probe returned.
 Every container runs busybox httpd; its health is ``wget`` of its own page, run
 inside the container on both sides (compose: healthcheck ``test``; ours: a command probe).
 
@@ -138,6 +140,65 @@ def run_compose(client: Any, image: str, deps: dict[str, list[str]], interval: s
             subprocess.run([*base, "down", "-v", "--timeout", "2"], capture_output=True)
 
 
+def run_floor(client: Any, image: str, deps: dict[str, list[str]]) -> float:
+    """The physical floor: the same containers created and started directly through the
+    Docker API on a network of their own (both tools make one, so that service names
+    resolve), each the moment all of its dependencies' first successful ``docker exec``
+    probe returned (probed back to back, no pause); one thread per container."""
+    import threading
+
+    api = client.api
+    label = f"bench-floor-{uuid.uuid4().hex[:6]}"
+    ready = {name: threading.Event() for name in deps}
+    failed: list[str] = []
+    network: list[str] = []
+    made = threading.Event()
+
+    def one(name: str) -> None:
+        try:
+            for dep in deps[name]:
+                if not ready[dep].wait(120):
+                    raise TimeoutError(dep)
+            if not made.wait(60):
+                raise TimeoutError("network")
+            cid = api.create_container(
+                image, command=["sh", "-c", SERVE], labels={label: name},
+                host_config=api.create_host_config(network_mode=label),
+                networking_config=api.create_networking_config({label: api.create_endpoint_config(aliases=[name])}),
+            )["Id"]
+            api.start(cid)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                exe = api.exec_create(cid, CHECK)["Id"]
+                api.exec_start(exe)
+                if api.exec_inspect(exe)["ExitCode"] == 0:
+                    ready[name].set()
+                    return
+            raise TimeoutError(name)
+        except Exception as exc:  # reported after the run; the other threads time out
+            failed.append(f"{name}: {exc}")
+
+    threads = [threading.Thread(target=one, args=(name,), daemon=True) for name in deps]
+    try:
+        began = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        # a network of the stack's own, as both tools make one (names resolve to services)
+        network.append(api.create_network(label, driver="bridge", labels={label: "network"})["Id"])
+        made.set()
+        for thread in threads:
+            thread.join(180)
+        took = time.perf_counter() - began
+        if failed or not all(e.is_set() for e in ready.values()):
+            raise SystemExit(f"floor failed: {failed}")
+        return took
+    finally:
+        for c in api.containers(all=True, filters={"label": [label]}):
+            api.remove_container(c["Id"], force=True)
+        for net in network:
+            api.remove_network(net)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=10, help="services per stack (default 10)")
@@ -155,16 +216,21 @@ def main() -> int:
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Docker {client.version()['Version']}, "
           f"docker-compose {compose_version}, Python {platform.python_version()}")
     print("health: wget of the container's own page, run inside the container, every side\n")
-    print(f"{'stack':<22}{'dev-orchestrator':>18}{'compose 1s':>14}{'ratio':>8}")
+    print("floor: the same containers created and started through the Docker API on a network of their")
+    print("own, each when its dependencies' first successful exec probe returned (probes back to back)\n")
+    print(f"{'stack':<18}{'floor':>9}{'dev-orchestrator':>18}{'ours/floor':>12}{'compose 1s':>12}{'compose/ours':>14}")
     for shape in ("chain", "diamond"):
         deps = graph(shape, args.n)
         ours: list[float] = []
         theirs: list[float] = []
+        floors: list[float] = []
         for _ in range(args.runs):
+            floors.append(run_floor(client, image, deps))
             ours.append(run_ours(image, deps))
             theirs.append(run_compose(client, image, deps, "1s"))
-        a, b = statistics.median(ours), statistics.median(theirs)
-        print(f"{shape + ' of ' + str(args.n):<22}{a:>17.2f}s{b:>13.2f}s{b / a:>7.1f}x")
+        f, a, b = statistics.median(floors), statistics.median(ours), statistics.median(theirs)
+        print(f"{shape + ' of ' + str(args.n):<18}{f:>8.2f}s{a:>17.2f}s{a / f:>12.2f}{b:>11.2f}s{b / a:>13.1f}x",
+              flush=True)
     print(f"\ncompose with Docker's default healthcheck timings (interval 30s), one run, {args.defaults_n} services:")
     print(f"{'stack':<22}{'dev-orchestrator':>18}{'compose default':>17}{'ratio':>8}")
     for shape in ("chain", "diamond"):
