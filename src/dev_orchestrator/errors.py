@@ -19,12 +19,14 @@ Foreign exceptions are translated at the boundary with ``raise ... from exc``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
+
+# Named tuples, not dataclasses: `dataclasses` pulls in `inspect`, about 10 ms of a quick
+# command's start-up (cli/quick.py), and these are plain immutable values.
 
 
-@dataclass(frozen=True, order=True)
-class Location:
-    """Where a value came from: file, 1-based line and column."""
+class Location(NamedTuple):
+    """Where a value came from: file, 1-based line and column (ordered by all three)."""
 
     file: str
     line: int
@@ -34,8 +36,7 @@ class Location:
         return f"{self.file}:{self.line}:{self.column}"
 
 
-@dataclass(frozen=True)
-class Diagnostic:
+class Diagnostic(NamedTuple):
     """One problem in a configuration, with its place and dotted path."""
 
     message: str

@@ -16,15 +16,13 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import functools
 import json
 import os
 import stat
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:  # psutil costs ~10 ms to import: only the functions that use it load it
     import psutil
@@ -39,11 +37,23 @@ REPLICA_ENV = "DEV_ORCHESTRATOR_REPLICA"  # deploy.replicas: which instance this
 CREATE_TIME_TOLERANCE = 0.05
 
 
-@dataclass(frozen=True)
 class Paths:
-    """Where a project's runtime files live."""
+    """Where a project's runtime files live (immutable; a plain class, as errors.py says why)."""
 
-    root: Path
+    __slots__ = ("root", "_project_id")
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._project_id: str | None = None
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Paths) and other.root == self.root
+
+    def __hash__(self) -> int:
+        return hash(self.root)
+
+    def __repr__(self) -> str:
+        return f"Paths(root={self.root!r})"
 
     @property
     def dir(self) -> Path:
@@ -77,13 +87,15 @@ class Paths:
     def logs(self) -> Path:
         return self.root / "logs"
 
-    @functools.cached_property
+    @property
     def project_id(self) -> str:
         """A stable id of the project (its folder), the first part of every marker (computed
         once: the supervisor's snapshot asks for it for every service)."""
-        import hashlib
+        if self._project_id is None:
+            import hashlib
 
-        return hashlib.sha256(str(self.root.resolve()).encode()).hexdigest()[:16]
+            self._project_id = hashlib.sha256(str(self.root.resolve()).encode()).hexdigest()[:16]
+        return self._project_id
 
     def ensure(self) -> None:
         """Create the runtime folder (0700); refuse symlinks and wrong file types."""
@@ -301,8 +313,7 @@ def load_state(path: Path) -> dict[str, Any] | None:
     return data
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(NamedTuple):  # not a dataclass: see errors.py
     """Whether a recorded process is ours: ``ours``, ``gone`` or ``foreign`` (with why)."""
 
     kind: str

@@ -15,9 +15,8 @@ import os
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 STAMP_LEN = len("2026-11-26T12:01:07.311 ")
 POLL_BYTES = 8 << 20  # read at most this much per poll; the next poll goes on from there
@@ -25,8 +24,7 @@ _LOOKS = 5  # scans of the rotated files before a poll gives up (a rotation kept
 _UNPLACED_POLLS = 20  # polls without finding the file held among the rotated ones
 
 
-@dataclass(frozen=True, order=True)
-class LogLine:
+class LogLine(NamedTuple):  # ordered by stamp, service, text; not a dataclass (see errors.py)
     stamp: str
     service: str
     text: str
