@@ -12,6 +12,9 @@ from typing import Any, TypeVar
 
 import click
 
+from .views import style as style  # the one implementation, shared with the quick path
+from .views import use_color as use_color
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -131,8 +134,6 @@ def print_note(message: str) -> None:
     click.echo(f"{mark} {message}", err=True)
 
 
-def use_color(stream: Any) -> bool:
-    return stream.isatty() and not os.environ.get("NO_COLOR")
 
 
 def print_error(message: str, *, hint: str | None = None) -> None:
@@ -152,8 +153,6 @@ def print_warning(message: str) -> None:
     click.echo(f"{mark} {message}", err=True)
 
 
-def style(text: str, **kwargs: Any) -> str:
-    return click.style(text, **kwargs) if use_color(sys.stdout) else text
 
 
 def parse_timeout(ctx: Any, param: Any, value: str | None) -> float | None:

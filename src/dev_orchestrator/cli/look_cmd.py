@@ -8,7 +8,6 @@ start fast.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from .common import (
     project_paths as _paths,
 )
 from .completion import service_names
+from .views import LogLines, only, print_health, print_status, status_json
 
 # -- status ---------------------------------------------------------------------------------
 
@@ -47,7 +47,7 @@ def status(services: tuple[str, ...], file: Path | None, env: str | None, docker
 
     path, paths = _paths(file)
     try:
-        data = Client(paths).call("GET", "/v1/status", timeout=5.0)
+        data = _call(Client(paths), "GET", "/v1/status", None, 5.0)
     except SupervisorError as exc:
         from ..control.recovery import supervisor_alive
 
@@ -62,50 +62,23 @@ def status(services: tuple[str, ...], file: Path | None, env: str | None, docker
             data["orphans"] = []
     data.pop("type", None)
     if services:
-        _only(data, list(dict.fromkeys(services)))
+        only(data, list(dict.fromkeys(services)))
     if as_json:
-        out = {
-            "project": data["project"],
-            "env": data["env"],
-            "supervisor": {"running": data["supervisor"].get("running", False), "pid": data["supervisor"].get("pid"),
-                           **({"busy": True} if data["supervisor"].get("busy") else {})},
-            "problems": data.get("problems") or [],
-            "services": {
-                name: {k: record.get(k) for k in ("state", "health", "runtime", "pid", "container", "image",
-                                                   "started_at", "restarts", "exit_code", "ports", "cpu_percent",
-                                                   "rss_bytes", "detail", "drift", "watch")}
-                | _replicas_json(record)
-                for name, record in data["services"].items()
-            },
-        }
-        click.echo(json.dumps(out, indent=2))
+        click.echo(json.dumps(status_json(data), indent=2))
         return 0
-    _print_status(data)
+    print_status(data)
     return 0
 
 
-def _replicas_json(record: dict[str, Any]) -> dict[str, Any]:
-    """deploy.replicas: one entry per instance (1 is the service's own row)."""
-    if not record.get("replicas"):
-        return {}
-    keys = ("replica", "state", "health", "pid", "container", "started_at", "restarts", "exit_code", "detail")
-    return {"replicas": [{k: rep.get(k) for k in keys} for rep in record["replicas"]]}
+def _call(client: Any, method: str, path: str, body: dict[str, Any] | None, timeout: float) -> dict[str, Any]:
+    """The supervisor's reply; a failure the quick path already met (cli/quick.py) is raised
+    again instead of being waited for a second time."""
+    from .quick import failed
 
-
-def _only(data: dict[str, Any], names: list[str]) -> None:
-    """Keep the named services (exit 2 for a name the stack does not have)."""
-    import difflib
-
-    from ..errors import UsageError
-
-    known = list(data["services"])
-    for name in names:
-        if name not in data["services"]:
-            close = difflib.get_close_matches(name, known, n=1)
-            hint = f'did you mean "{close[0]}"?' if close else f"services: {', '.join(sorted(known))}"
-            raise UsageError(f'unknown service "{name}"', hint=hint)
-    data["services"] = {n: data["services"][n] for n in names}
-    data["order"] = [n for n in (data.get("order") or known) if n in names]
+    earlier = failed(method, path)
+    if earlier is not None:
+        raise earlier
+    return dict(client.call(method, path, body, timeout=timeout))
 
 
 def _offline_status(path: Path, paths: Any, env: str | None) -> dict[str, Any]:
@@ -154,95 +127,6 @@ def _offline_status(path: Path, paths: Any, env: str | None) -> dict[str, Any]:
             "foreign": found.foreign}
 
 
-def _age(iso: str | None) -> str:
-    if not iso:
-        return "-"
-    from datetime import datetime
-
-    seconds_up = time.time() - datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
-    if seconds_up < 60:
-        return f"{int(seconds_up)}s"
-    if seconds_up < 3600:
-        return f"{int(seconds_up // 60)}m"
-    return f"{int(seconds_up // 3600)}h{int(seconds_up % 3600 // 60):02d}m"
-
-
-def _mem(value: int | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value / 1e6:.0f} MB" if value < 1e9 else f"{value / 1e9:.1f} GB"
-
-
-STATE_COLORS = {"running": "green", "starting": "yellow", "stopping": "yellow", "failed": "red", "exited": "white"}
-HEALTH_COLORS = {"healthy": "green", "unhealthy": "red", "starting": "yellow"}
-
-
-def _print_status(data: dict[str, Any]) -> None:
-    sup = data["supervisor"]
-    if sup.get("busy"):
-        head = style(f"supervisor pid {sup.get('pid') or '?'} is alive but busy ({sup['busy']}); "
-                     "showing the last recorded state", fg="yellow")
-    elif sup.get("running"):
-        head = f"supervisor pid {sup['pid']} · up {_age(sup.get('started_at'))}"
-    elif data.get("orphans"):
-        head = style("supervisor NOT running (it died); still alive: " + ", ".join(data["orphans"]), fg="red")
-    else:
-        head = "supervisor not running"
-    click.echo(f"{data['project']} · env {data['env']} · {head}")
-    header = ["SERVICE", "RUNTIME", "STATE", "HEALTH", "PID/CONTAINER", "UPTIME", "RESTARTS", "PORTS", "CPU", "MEM"]
-    images = any(r.get("image") for r in data["services"].values())
-    if images:
-        header.append("IMAGE")
-    watching = any(r.get("watch") for r in data["services"].values())
-    if watching:
-        header.append("WATCH")
-    rows = []
-    order = data.get("order") or list(data["services"])
-    entries: list[tuple[str, dict[str, Any]]] = []
-    for name in order:
-        r = data["services"][name]
-        entries.append((name, r))
-        # deploy.replicas: a row per further instance, under the service's (which is replica 1)
-        entries.extend((f"{name}#{rep['replica']}", {**r, **rep, "cpu_percent": None, "rss_bytes": None})
-                       for rep in r.get("replicas") or () if rep.get("replica") != 1)
-    for name, r in entries:
-        ident = str(r.get("pid") or (str(r.get("container"))[:12] if r.get("container") else "-"))
-        running = r["state"] in ("running", "starting")
-        cpu = r.get("cpu_percent")
-        rows.append([
-            name, r.get("runtime", "process"), r["state"], r["health"] if r["health"] != "none" else "-", ident,
-            _age(r.get("started_at")) if running else "-", str(r.get("restarts", 0)),
-            ",".join(str(p) for p in r.get("ports") or []) or "-",
-            f"{cpu:.1f}%" if cpu is not None else "-", _mem(r.get("rss_bytes")),
-        ] + ([r.get("image") or "-"] if images else []) + (["watching" if r.get("watch") else "-"] if watching else []))
-    widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(header)]
-    click.echo("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip())
-    for row in rows:
-        cells = [c.ljust(w) for c, w in zip(row, widths, strict=True)]
-        cells[2] = style(cells[2], fg=STATE_COLORS.get(row[2]))
-        cells[3] = style(cells[3], fg=HEALTH_COLORS.get(row[3]))
-        click.echo("  ".join(cells).rstrip())
-    for name in order:
-        r = data["services"][name]
-        if r["state"] == "failed" and r.get("detail"):
-            click.echo(style(f"{name}: {r['detail']}", fg="red"))
-        elif r.get("notify_status") and r["state"] in ("running", "starting"):
-            click.echo(f"{name}: {r['notify_status']}")  # what the service says of itself (STATUS=)
-    for name, why in (data.get("foreign") or {}).items():
-        click.echo(style(f"note: {name}: not ours any more: {why}; left alone", fg="yellow"))
-    for problem in data.get("problems") or []:
-        click.echo(style(f"warning: {problem}", fg="yellow"))
-    drifted = {n: r.get("drift_detail") or r["drift"] for n, r in data["services"].items() if r.get("drift")}
-    for name, fields in drifted.items():
-        click.echo(style(f"changed: {name}: {', '.join(fields)}", fg="yellow"))
-    if data.get("config_problem"):
-        click.echo(style(f"the files have an error, so what runs may differ from them: {data['config_problem']}",
-                         fg="yellow"))
-    if drifted:
-        click.echo(style("what runs differs from the files: dev-orchestrator start applies them "
-                         "(--dry-run shows the plan)", fg="yellow"))
-
-
 # -- health ---------------------------------------------------------------------------------
 
 HEALTH_EPILOG = """\b
@@ -267,25 +151,14 @@ def health(services: tuple[str, ...], file: Path | None, env: str | None, docker
     began = time.perf_counter()
     path, paths = _paths(file)
     try:
-        report = Client(paths).call("POST", "/v1/health", {"services": list(services), "deep": deep}, timeout=60.0)
+        report = _call(Client(paths), "POST", "/v1/health", {"services": list(services), "deep": deep}, 60.0)
     except SupervisorNotRunning:
         report = _offline_health(path, paths, env, docker, list(services), deep)
     report.pop("type", None)
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:
-        results = report["services"]
-        width = max((len(n) for n in results), default=0)
-        for name, r in results.items():
-            word = style("healthy  ", fg="green") if r["healthy"] else style("UNHEALTHY", fg="red", bold=True)
-            click.echo(f"{name.ljust(width)}  {word}  {r['latency_ms']:>6.0f} ms   {r['detail']}")
-        bad = [n for n, r in results.items() if not r["healthy"]]
-        total = (time.perf_counter() - began) * 1000
-        if bad:
-            click.echo(f"{style('✗', fg='red', bold=True)} {len(bad)} of {len(results)} unhealthy "
-                       f"({', '.join(bad)}) in {total:.0f} ms")
-        else:
-            click.echo(f"{style('✓', fg='green', bold=True)} {len(results)} healthy in {total:.0f} ms")
+        print_health(report, began)
     return 0 if report["healthy"] else 1
 
 
@@ -330,7 +203,6 @@ def logs(services: tuple[str, ...], file: Path | None, env: str | None, docker: 
     from ..errors import UsageError
     from ..logs.reader import follow as follow_lines
     from ..logs.reader import followers, last_lines
-    from .render import color_for
 
     _path, paths = _paths(file)
     available = sorted(p.name[:-4] for p in paths.logs.glob("*.log")) if paths.logs.is_dir() else []
@@ -343,13 +215,8 @@ def logs(services: tuple[str, ...], file: Path | None, env: str | None, docker: 
         hint = f'did you mean "{close[0]}"?' if close else ("logs exist for: " + ", ".join(available) if available
                                                             else "no service has written a log yet")
         raise UsageError(f"no log for {', '.join(unknown)} in {paths.logs}", hint=hint)
-    width = max((len(n) for n in names), default=0)
-    colors = {n: color_for(i) for i, n in enumerate(sorted(names))}
-    out = sys.stdout
-
-    def show(line: Any) -> None:
-        prefix = style(f"{line.service.ljust(width)} |", fg=colors[line.service])
-        out.write(f"{line.clock} {prefix} {line.text}\n")
+    printer = LogLines(names)
+    show, out = printer.show, printer.out
 
     watching = followers(paths.logs, names) if follow else []
     upto = {f.service: f.offset for f in watching}

@@ -6,14 +6,9 @@ import sys
 
 import click
 
-from .common import use_color
-
-PALETTE = ("cyan", "yellow", "green", "magenta", "blue", "bright_cyan", "bright_yellow", "bright_green",
-           "bright_magenta", "bright_blue", "red", "bright_red")
-
-
-def color_for(index: int) -> str:
-    return PALETTE[index % len(PALETTE)]
+from .views import PALETTE as PALETTE
+from .views import color_for as color_for
+from .views import use_color
 
 
 class LogPrinter:
