@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from dotenv import dotenv_values
-
 from ..errors import ConfigError, Diagnostic, UsageError
 from ..graph import Graph
 from .deploy import Listen
@@ -99,6 +97,8 @@ def read_env_files(root: Path, files: list[str]) -> dict[str, str]:
         path = (root / name) if not os.path.isabs(name) else Path(name)
         if not path.is_file():
             raise ConfigError(Diagnostic(f"env_file {name} does not exist ({path})"))
+        from dotenv import dotenv_values
+
         out.update({k: v for k, v in dotenv_values(path).items() if v is not None})
     return out
 
