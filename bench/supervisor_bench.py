@@ -31,11 +31,15 @@ CLI = str(BIN / "dev-orchestrator")
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
-def timed(argv: list[str], cwd: Path, runs: int, ok_codes: tuple[int, ...] = (0,)) -> list[float]:
+FULL = {**ENV, "DEV_ORCHESTRATOR_QUICK": "0"}  # the same command lines through click (cli/app.py)
+
+
+def timed(argv: list[str], cwd: Path, runs: int, ok_codes: tuple[int, ...] = (0,),
+          env: dict[str, str] = ENV) -> list[float]:
     out = []
     for _ in range(runs):
         began = time.perf_counter()
-        proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, env=ENV)
+        proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, env=env)
         out.append((time.perf_counter() - began) * 1000)
         if proc.returncode not in ok_codes:
             raise RuntimeError(f"{argv} exited {proc.returncode}: {proc.stderr}")
@@ -70,6 +74,10 @@ def main() -> None:
             health = timed([CLI, "health"], root, args.runs)
             health_json = timed([CLI, "health", "--json"], root, args.runs)
             logs = timed([CLI, "logs", "-n", "100"], root, args.runs)
+            full = {label: timed([CLI, *argv], root, args.runs, env=FULL)
+                    for label, argv in (("status", ["status"]), ("status --json", ["status", "--json"]),
+                                        ("health", ["health"]), ("health --json", ["health", "--json"]),
+                                        ("logs -n 100", ["logs", "-n", "100"]))}
             report = json.loads(subprocess.run([CLI, "health", "--json"], cwd=root, capture_output=True,
                                                text=True, check=True).stdout)
             state = json.loads((root / ".orchestrator" / "state.json").read_text())
@@ -86,7 +94,9 @@ def main() -> None:
                                         ("health", health, 6), ("health --json", health_json, 6),
                                         ("logs -n 100", logs, 4)):
                 ratio = statistics.median(values) / base
-                print(f"  {label:14s} {ratio:5.1f}x python -c pass (goal {goal}x)")
+                slow = statistics.median(full[label])
+                print(f"  {label:14s} {ratio:5.1f}x python -c pass (goal {goal}x); through click "
+                      f"(DEV_ORCHESTRATOR_QUICK=0) {slow:.1f} ms, {slow / base:.1f}x")
             print(f"  probes inside the supervisor: wall {report['wall_ms']:.1f} ms for {len(report['services'])}"
                   f" services, all healthy: {report['healthy']}")
             print(f"supervisor RSS, idle, {args.services} services: {rss / 1e6:.1f} MB (target < 50 MB)")
