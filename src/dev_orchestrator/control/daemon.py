@@ -60,6 +60,7 @@ class Supervisor(Following):
         # What each running instance was started from (plan.fingerprint), by service.
         self.fingerprints: dict[str, dict[str, Any]] = {}
         self._desired: tuple[float, Any] | None = None  # (files' mtime, stack) for drift
+        self._desired_prints: dict[str, Any] = {}
         self._desired_problem: str | None = None
         self._idle: asyncio.Task[None] | None = None
         # watchers: pid -> (create time, services) of `watch` commands; watching_here: start --watch

@@ -33,6 +33,7 @@ class Following:
     watching_here: set[str]
     op_lock: asyncio.Lock
     _desired: tuple[float, Any] | None
+    _desired_prints: dict[str, Any]  # service -> fingerprint of its definition in _desired
     _desired_problem: str | None
     scale: dict[str, int]
     _config_mtime: float
@@ -71,6 +72,7 @@ class Following:
                 stack = None
                 self._desired_problem = str(exc).splitlines()[0]
             self._desired = (mtime, stack)
+            self._desired_prints = {}
         desired = self._desired[1]
         if desired is None:
             return {}
@@ -81,7 +83,10 @@ class Following:
             if name not in desired.services:
                 out[name] = ("removed",)
                 continue
-            changes = changed_fields(running, fingerprint(desired.services[name], self.environ))
+            wanted = self._desired_prints.get(name)
+            if wanted is None:  # once per service and load of the files, not at every status
+                wanted = self._desired_prints[name] = fingerprint(desired.services[name], self.environ)
+            changes = changed_fields(running, wanted)
             if changes:
                 out[name] = changes
         return out
@@ -182,6 +187,7 @@ class Following:
             plan = self._plan(stack, names, environ, restart)  # under the operation lock
             send({"type": "plan", **plan.to_json(), "env": stack.config.env, "docker": stack.docker})
             self.environ = environ
+            self._desired_prints = {}  # fingerprints depend on the shell's environment
             self.stack = stack
             if scale:
                 self.scale.update(scale)  # kept for this run: later commands read the files with it
