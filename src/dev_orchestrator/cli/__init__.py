@@ -11,6 +11,7 @@ import os
 import sys
 
 QUICK_ENV = "DEV_ORCHESTRATOR_QUICK"  # 0: every command line goes through the full CLI
+QUICK_COMMANDS = ("status", "ps", "health", "logs")  # the commands cli/quick.py may serve
 
 
 def debug_requested(argv: list[str]) -> bool:
@@ -20,7 +21,7 @@ def debug_requested(argv: list[str]) -> bool:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI and turn errors into messages and exit codes."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if os.environ.get(QUICK_ENV, "") != "0" and not debug_requested(args):
+    if args and args[0] in QUICK_COMMANDS and os.environ.get(QUICK_ENV, "") != "0" and not debug_requested(args):
         from .quick import run as quick
 
         code = quick(args)

@@ -167,3 +167,10 @@ def test_a_failed_request_is_not_asked_again_by_the_full_cli(project: Project, p
         Path(path).unlink(missing_ok=True)
     assert len(accepted) == 1, f"{len(accepted)} connections\n{proc.stdout}{proc.stderr}"
     assert proc.returncode == 0 and "supervisor not running" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_the_quick_commands_are_the_ones_the_entry_point_offers_it() -> None:
+    from dev_orchestrator.cli import QUICK_COMMANDS
+    from dev_orchestrator.cli.quick import _HANDLERS
+
+    assert set(QUICK_COMMANDS) == set(_HANDLERS)
