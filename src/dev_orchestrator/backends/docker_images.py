@@ -76,7 +76,7 @@ def _build_sync(client: docker.DockerClient, stack: ResolvedStack, svc: Resolved
     output = [] if output is None else output
     stream = client.api.build(
         path=str(context), dockerfile=build.dockerfile, tag=tag, buildargs=dict(build.args),
-        target=build.target, labels=project_labels(stack.project), rm=True, decode=True,
+        target=build.target, labels=project_labels(stack.project), rm=True, forcerm=True, decode=True,
     )
     for item in stream:
         if "stream" in item:

@@ -104,7 +104,7 @@ def build_images(client: Any, builds: Iterable[Any], progress: Progress, labels:
         started = time.monotonic()
         try:
             client.images.build(path=str(plan.context), dockerfile=plan.dockerfile, tag=plan.image,
-                                buildargs=dict(plan.args) or None, target=plan.target, rm=True,
+                                buildargs=dict(plan.args) or None, target=plan.target, rm=True, forcerm=True,
                                 labels=dict(labels))
         except docker.errors.BuildError as exc:
             log = "".join(str(item.get("stream", item.get("error", ""))) for item in exc.build_log)

@@ -62,7 +62,7 @@ def exists(client: docker.DockerClient, tag: str) -> bool:
 
 def _build(client: docker.DockerClient, context: Path, tag: str, **buildargs: str) -> str:
     try:
-        client.images.build(path=str(context), tag=tag, buildargs=buildargs, labels=LABEL, rm=True)
+        client.images.build(path=str(context), tag=tag, buildargs=buildargs, labels=LABEL, rm=True, forcerm=True)
     except docker.errors.BuildError as exc:
         log = "".join(str(item.get("stream", item.get("error", ""))) for item in exc.build_log)
         raise ImageBuildError(f"building {tag} failed: {exc}\n{log[-2000:]}") from exc

@@ -69,12 +69,14 @@ def test_sync_rebuild_and_a_broken_build(stack: Stack, busybox_image: str, docke
         wait_for(out, "web          rebuild", watcher)
         second = container()
         assert second["image"] != first["image"] and second["id"] != first["id"] and second["running"]
-        # a broken build keeps the container that runs
+        # a broken build keeps the container that runs, and leaves no build container behind
+        before = {c.id for c in docker_client.containers.list(all=True)}
         (root / "app" / "Dockerfile").write_text(f"FROM {busybox_image}\nRUN false\n")
         seen = wait_for(out, "web          FAILED", watcher)
         assert "build" in seen.split("web          FAILED", 1)[1].splitlines()[0]
         third = container()
         assert third == second
+        assert {c.id for c in docker_client.containers.list(all=True)} == before
     finally:
         watcher.send_signal(signal.SIGINT)
         watcher.wait(timeout=30)
