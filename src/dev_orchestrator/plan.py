@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from .config.gc_pause import gc_paused
 from .errors import UsageError
 from .runtime.states import ACTIVE, State
 
@@ -184,6 +185,7 @@ class Plan:
         }
 
 
+@gc_paused()
 def plan(
     desired: ResolvedStack,
     observed: Mapping[str, Observed],

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from ..errors import ConfigError, Diagnostic, Location, UsageError
 from . import models
+from .gc_pause import gc_paused
 from .interpolate import InterpolationError, Interpolator, walk_strings
 from .locate import SERVICES_FILE as SERVICES_FILE
 from .locate import find_services_file, is_compose_path, stack_file_in
@@ -118,6 +119,7 @@ def _read_dotenv(path: Path) -> dict[str, str]:
     return {k: v for k, v in dotenv_values(path, interpolate=True).items() if v is not None}
 
 
+@gc_paused()
 def load(
     file: Path | None = None,
     env: str | None = None,

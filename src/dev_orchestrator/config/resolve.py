@@ -16,6 +16,7 @@ from typing import Literal
 from ..errors import ConfigError, Diagnostic, UsageError
 from ..graph import Graph
 from .deploy import Listen
+from .gc_pause import gc_paused
 from .listen_checks import listen_diagnostics
 from .loader import LoadedConfig
 from .models import Condition, DockerSpec, HealthCheck, Service
@@ -109,6 +110,7 @@ def _cwd(root: Path, working_dir: str | None, known: dict[str | None, Path]) -> 
     return known[working_dir]
 
 
+@gc_paused()
 def resolve(
     config: LoadedConfig,
     *,
