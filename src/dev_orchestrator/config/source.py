@@ -69,13 +69,17 @@ class _Builder:
     def build(self, node: yaml.Node, path: PathKey) -> Any:
         if len(path) > MAX_DEPTH:  # yaml_tree bounds the depth already; never recurse unbounded
             raise ConfigError(Diagnostic(f"nesting deeper than {MAX_DEPTH} levels", _dotted(path), _loc(self.file, node)))
-        self.values[path] = _loc(self.file, node)
+        mark = node.start_mark
+        self.values[path] = Location(self.file, mark.line + 1, mark.column + 1)
+        if type(node) is yaml.ScalarNode and node.tag == _STR:  # most values: plain text
+            return node.value
         if isinstance(node, yaml.MappingNode):
             if node.tag != _MAP:
                 return self.bad_tag(node, path)
             out: dict[Any, Any] = {}
             for key, (key_node, value_node) in self.entries(node, path).items():
-                self.keys[(*path, key)] = _loc(self.file, key_node)
+                mark = key_node.start_mark
+                self.keys[(*path, key)] = Location(self.file, mark.line + 1, mark.column + 1)
                 out[key] = self.build(value_node, (*path, key))
             return out
         if isinstance(node, yaml.SequenceNode):
@@ -108,6 +112,8 @@ class _Builder:
 
     def key(self, node: yaml.Node, path: PathKey) -> str | int | None:
         """A mapping key as data; ``None`` (after an error) when it cannot be one."""
+        if node.tag == _STR and type(node) is yaml.ScalarNode:  # most keys
+            return str(node.value)
         if not isinstance(node, yaml.ScalarNode):
             self.error("a mapping key must be a scalar", path, node)
             return None

@@ -10,7 +10,6 @@ stand for, and stops at the event that crosses a limit, naming its place.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -23,16 +22,24 @@ MAX_DEPTH = 64
 MAX_NODES = 100_000
 
 
-@dataclass
 class _Open:
     """A collection whose end event has not arrived yet."""
 
-    node: yaml.Node
-    anchor: str | None
-    size: int = 1  # this node and everything below it, aliases expanded
-    height: int = 1  # collection levels from this node down, aliases expanded
-    key: yaml.Node | None = None  # a mapping's key waiting for its value
-    items: list[Any] = field(default_factory=list)
+    __slots__ = ("node", "anchor", "size", "height", "key", "items", "mapping")
+
+    def __init__(self, node: yaml.Node, anchor: str | None) -> None:
+        self.node = node
+        self.anchor = anchor
+        self.size = 1  # this node and everything below it, aliases expanded
+        self.height = 1  # collection levels from this node down, aliases expanded
+        self.key: yaml.Node | None = None  # a mapping's key waiting for its value
+        self.items: list[Any] = []
+        self.mapping = isinstance(node, yaml.MappingNode)
+
+
+# The events the composer acts on (the others, stream and document ends, build nothing).
+_KINDS = (yaml.ScalarEvent, yaml.SequenceStartEvent, yaml.MappingStartEvent, yaml.SequenceEndEvent,
+          yaml.MappingEndEvent, yaml.AliasEvent, yaml.DocumentStartEvent)
 
 
 def _where(file: str, mark: Any) -> Location | None:
@@ -57,46 +64,63 @@ class TreeComposer:
         root: yaml.Node | None = None
         documents = 0
         events: Any = yaml.parse(text, Loader=self.loader)
+        stack = self.stack
+        resolve = self.resolver.resolve
+        anchors = self.anchors
+        scalar_node, scalar_event = yaml.ScalarNode, yaml.ScalarEvent
+        ends = (yaml.SequenceEndEvent, yaml.MappingEndEvent)
+        starts = (yaml.SequenceStartEvent, yaml.MappingStartEvent)
         for event in events:
-            if isinstance(event, yaml.DocumentStartEvent):
+            kind = type(event)
+            if kind not in _KINDS:  # a subclass (none is known): handled as its base class
+                kind = next((k for k in _KINDS if isinstance(event, k)), kind)
+            if kind is scalar_event:  # most events: one loop turn, no calls but the node's
+                tag = event.tag
+                if tag is None or tag == "!":
+                    tag = resolve(scalar_node, event.value, event.implicit)
+                scalar = scalar_node(tag, event.value, event.start_mark, event.end_mark, style=event.style)
+                self.total += 1
+                if self.total > MAX_NODES:
+                    raise self.fail(f"too many values (more than {MAX_NODES:,}); split the document",
+                                    event.start_mark)
+                if event.anchor is not None:
+                    anchors[event.anchor] = (scalar, 1, 0)  # a later anchor of the same name wins
+                if not stack:
+                    root = scalar
+                    continue
+                parent = stack[-1]
+                parent.size += 1
+                if parent.mapping:
+                    if parent.key is None:
+                        parent.key = scalar
+                    else:
+                        parent.items.append((parent.key, scalar))
+                        parent.key = None
+                else:
+                    parent.items.append(scalar)
+            elif kind in ends:
+                done = stack.pop()
+                done.node.value = done.items
+                done.node.end_mark = event.end_mark
+                self.remember(done.anchor, done.node, done.size, done.height)
+                if not stack:
+                    root = done.node
+                else:
+                    self.add(done.node, done.size, done.height)
+            elif kind in starts:
+                self.start(event)
+            elif kind is yaml.AliasEvent:
+                node = self.alias(event)
+                if node is not None and not stack:
+                    root = node
+            elif kind is yaml.DocumentStartEvent:
                 documents += 1
                 if documents > 1:
                     raise self.fail(
                         "more than one YAML document (a line with --- starts another); keep one", event.start_mark
                     )
-            elif isinstance(event, (yaml.StreamStartEvent, yaml.StreamEndEvent, yaml.DocumentEndEvent)):
-                continue
-            elif isinstance(event, yaml.AliasEvent):
-                node = self.alias(event)
-                if node is not None and not self.stack:
-                    root = node
-            elif isinstance(event, yaml.ScalarEvent):
-                node = self.scalar(event)
-                if not self.stack:
-                    root = node
-                else:
-                    self.add(node, 1, 0)
-            elif isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
-                self.start(event)
-            elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
-                done = self.stack.pop()
-                done.node.value = done.items
-                done.node.end_mark = event.end_mark
-                self.remember(done.anchor, done.node, done.size, done.height)
-                if not self.stack:
-                    root = done.node
-                else:
-                    self.add(done.node, done.size, done.height)
+            # stream start and end, document end: nothing to build
         return root
-
-    def scalar(self, event: Any) -> yaml.Node:
-        tag = event.tag
-        if tag in (None, "!"):
-            tag = self.resolver.resolve(yaml.ScalarNode, event.value, event.implicit)
-        node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, style=event.style)
-        self.count(event.start_mark)
-        self.remember(event.anchor, node, 1, 0)
-        return node
 
     def start(self, event: Any) -> None:
         kind = yaml.SequenceNode if isinstance(event, yaml.SequenceStartEvent) else yaml.MappingNode
@@ -143,7 +167,7 @@ class TreeComposer:
         parent = self.stack[-1]
         parent.size += size
         parent.height = max(parent.height, height + 1)
-        if isinstance(parent.node, yaml.MappingNode):
+        if parent.mapping:
             if parent.key is None:
                 parent.key = node
             else:
