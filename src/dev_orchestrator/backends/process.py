@@ -37,7 +37,6 @@ if TYPE_CHECKING:
     from ..logs.writer import LogSink
     from ..net.listener import Listener
 
-CHUNK = 1 << 16
 PR_SET_CHILD_SUBREAPER = 36
 FAMILY_RESCAN = 0.1  # seconds between two looks for new members of a family being stopped
 log = logging.getLogger(__name__)
@@ -147,13 +146,14 @@ class ProcessHandle:
     def __init__(
         self,
         proc: asyncio.subprocess.Process,
-        exited: asyncio.Future[None],
+        protocol: _Protocol,
         sink: LogSink,
         service: ResolvedService,
         marker: str,
     ) -> None:
         self.proc = proc
-        self._exited = exited
+        self._protocol = protocol
+        self._exited = protocol.exited
         self.marker = marker
         self.pid: int | None = proc.pid
         self.container: str | None = None
@@ -163,22 +163,9 @@ class ProcessHandle:
             self.create_time: float | None = psutil.Process(proc.pid).create_time()
         except psutil.Error:
             self.create_time = None
-        self._readers = [
-            asyncio.ensure_future(self._pump(proc.stdout, "stdout")),
-            asyncio.ensure_future(self._pump(proc.stderr, "stderr")),
-        ]
         self._status: ExitStatus | None = None
         self._waiter: asyncio.Future[ExitStatus] | None = None
         self._stopping = False
-
-    async def _pump(self, stream: asyncio.StreamReader | None, name: str) -> None:
-        if stream is None:
-            return
-        while True:
-            chunk = await stream.read(CHUNK)
-            if not chunk:
-                return
-            self.sink.feed(chunk, name)
 
     async def wait(self) -> ExitStatus:
         # One shared waiter: several tasks wait at once (supervision, stop), and a waiter
@@ -208,10 +195,10 @@ class ProcessHandle:
                     await _reap(left)
             reap_orphans()
         # Output may still be buffered in the pipes: drain before reporting the exit.
-        # A grandchild holding the pipe open must not block us forever.
-        _done, pending = await asyncio.wait(self._readers, timeout=1.0)
-        for task in pending:
-            task.cancel()
+        # A grandchild holding the pipe open must not block us forever: after a second its
+        # output is no longer read.
+        await asyncio.wait([self._protocol.drained], timeout=1.0)
+        self._protocol.stop_reading()
         self.sink.flush()
         self._status = ExitStatus(None, -code) if code < 0 else ExitStatus(code)
         return self._status
@@ -403,7 +390,7 @@ class ProcessBackend:
         _Children.spawning += 1
         try:
             transport, protocol = await loop.subprocess_exec(
-                lambda: _Protocol(exited, limit=CHUNK, loop=loop),
+                lambda: _Protocol(exited, sink, loop),
                 *service.argv,
                 cwd=str(service.cwd),
                 **spawn,
@@ -426,17 +413,46 @@ class ProcessBackend:
         finally:
             _Children.spawning -= 1
         proc = asyncio.subprocess.Process(transport, protocol, loop)
-        return ProcessHandle(proc, exited, sink, service, marker)
+        return ProcessHandle(proc, protocol, sink, service, marker)
 
 
-class _Protocol(asyncio.subprocess.SubprocessStreamProtocol):
-    """The stream protocol of asyncio, plus a future set the moment the process exits."""
+class _Protocol(asyncio.SubprocessProtocol):
+    """Output straight from the pipes into the service's log sink, and the exit as a future.
 
-    def __init__(self, exited: asyncio.Future[None], *, limit: int, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__(limit=limit, loop=loop)
-        self._exited = exited
+    Not asyncio's stream protocol: a StreamReader per pipe copied each chunk into its
+    buffer and out again, and woke a reader task for it; here each chunk the loop reads
+    (up to 64 KiB) is one ``sink.feed`` call.
+    """
+
+    stdin = stdout = stderr = None  # asyncio.subprocess.Process reads these; no streams here
+
+    def __init__(self, exited: asyncio.Future[None], sink: LogSink, loop: asyncio.AbstractEventLoop) -> None:
+        self.exited = exited
+        self.sink = sink
+        self.drained: asyncio.Future[None] = loop.create_future()  # both output pipes closed
+        self._transport: asyncio.SubprocessTransport | None = None
+        self._open = {1, 2}
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+
+    def pipe_data_received(self, fd: int, data: bytes | bytearray) -> None:
+        self.sink.feed(bytes(data), "stdout" if fd == 1 else "stderr")
+
+    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        self._open.discard(fd)
+        if not self._open and not self.drained.done():
+            self.drained.set_result(None)
+
+    def stop_reading(self) -> None:
+        """Read no more output (a process that outlived the service still holds a pipe)."""
+        if self._transport is None:
+            return
+        for fd in list(self._open):
+            pipe = self._transport.get_pipe_transport(fd)
+            if pipe is not None:
+                pipe.close()
 
     def process_exited(self) -> None:
-        super().process_exited()
-        if not self._exited.done():
-            self._exited.set_result(None)
+        if not self.exited.done():
+            self.exited.set_result(None)
