@@ -124,6 +124,7 @@ def resolve(
     graph = Graph.from_spec(spec)
     cwds: dict[str | None, Path] = {}  # most services share a folder: resolve each once
     shared = {**config.dotenv, **environ, **env_name_entry(spec, config.env)}
+    shared_secret = {k for k in shared if is_secret_key(k)}  # judged once, not for every service
     completed = {
         dep
         for svc in spec.services.values()
@@ -182,7 +183,7 @@ def resolve(
             stack_env=own,
             secret_env=frozenset(
                 {*secret_env(config, name, docker=False), *secret_env(config, name, docker=True)}
-                | {k for k in env if is_secret_key(k)}
+                | shared_secret | {k for k in env.keys() - shared.keys() if is_secret_key(k)}
             ),
             listen=tuple(svc.listen),
             replicas=deploy.replicas if deploy is not None else 1,
