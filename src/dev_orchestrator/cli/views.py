@@ -204,10 +204,12 @@ class LogLines:
     """`logs` output: ``12:01:07.311 backend | text``, each service's prefix in its colour."""
 
     def __init__(self, names: list[str]) -> None:
-        self.width = max((len(n) for n in names), default=0)
-        self.colors = {n: color_for(i) for i, n in enumerate(sorted(names))}
+        width = max((len(n) for n in names), default=0)
+        # each service's prefix styled once (a style per line asked the terminal each time)
+        self.prefixes = {n: style(f"{n.ljust(width)} |", fg=color_for(i)) for i, n in enumerate(sorted(names))}
         self.out = sys.stdout
 
     def show(self, line: Any) -> None:
-        prefix = style(f"{line.service.ljust(self.width)} |", fg=self.colors[line.service])
-        self.out.write(f"{line.clock} {prefix} {line.text}\n")
+        stamp = line.stamp
+        clock = stamp[11:23] if len(stamp) >= 23 else stamp  # LogLine.clock, without the call
+        self.out.write(f"{clock} {self.prefixes[line.service]} {line.text}\n")
