@@ -216,17 +216,16 @@ def logs(services: tuple[str, ...], file: Path | None, env: str | None, docker: 
                                                             else "no service has written a log yet")
         raise UsageError(f"no log for {', '.join(unknown)} in {paths.logs}", hint=hint)
     printer = LogLines(names)
-    show, out = printer.show, printer.out
+    out = printer.out
 
     watching = followers(paths.logs, names) if follow else []
     upto = {f.service: f.offset for f in watching}
-    for line in last_lines(paths.logs, names, count, upto):
-        show(line)
+    printer.show_all(last_lines(paths.logs, names, count, upto))
     out.flush()
     if follow:
         try:
-            for line in follow_lines(watching):
-                show(line)
+            for batch in follow_lines(watching):
+                printer.show_all(batch)
                 out.flush()
         except KeyboardInterrupt:
             return 0

@@ -162,8 +162,7 @@ def _logs(paths: Any, names: list[str], flags: dict[str, Any], began: float) -> 
 
     def output() -> int:
         printer = views.LogLines(names)
-        for line in last_lines(paths.logs, names, flags.get("lines", 100), {}):
-            printer.show(line)
+        printer.show_all(last_lines(paths.logs, names, flags.get("lines", 100), {}))
         printer.out.flush()
         return 0
 

@@ -210,6 +210,10 @@ class LogLines:
         self.out = sys.stdout
 
     def show(self, line: Any) -> None:
-        stamp = line.stamp
-        clock = stamp[11:23] if len(stamp) >= 23 else stamp  # LogLine.clock, without the call
-        self.out.write(f"{clock} {self.prefixes[line.service]} {line.text}\n")
+        self.show_all([line])
+
+    def show_all(self, lines: list[Any]) -> None:
+        """Many lines in one write (a write a line cost more than the rest of `logs -f`)."""
+        prefixes = self.prefixes
+        self.out.write("".join([f"{s[11:23] if len(s) >= 23 else s} {prefixes[service]} {text}\n"
+                                for s, service, text in lines]))

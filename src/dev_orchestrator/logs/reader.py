@@ -148,6 +148,7 @@ class Follower:
         st = os.fstat(fh.fileno())
         self._fh, self._id = fh, (st.st_dev, st.st_ino)
 
+    @gc_paused()  # up to 8 MB of lines at once, as in last_lines
     def poll(self) -> list[LogLine]:
         """The lines written since the last poll (at most about ``POLL_BYTES`` of them)."""
         if self._fh is None:
@@ -260,16 +261,18 @@ def followers(logs_dir: Path, services: list[str]) -> list[Follower]:
     return [Follower(s, logs_dir / f"{s}.log") for s in services]
 
 
-def follow(watching: list[Follower], *, interval: float = 0.1) -> Iterator[LogLine]:
-    """Yield new lines of every follower until interrupted (Ctrl-C)."""
+def follow(watching: list[Follower], *, interval: float = 0.1) -> Iterator[list[LogLine]]:
+    """Yield the new lines of every follower, a batch per poll in time order, until
+    interrupted (Ctrl-C); the caller writes a batch out at once (one flush, not one a line)."""
     try:
         while True:
             batch: list[LogLine] = []
             for follower in watching:
                 batch.extend(follower.poll())
             if batch:
-                batch.sort(key=lambda line: line.stamp)
-                yield from batch
+                if len(watching) > 1:
+                    batch.sort(key=attrgetter("stamp"))  # stable: each file's order kept
+                yield batch
             else:
                 time.sleep(interval)
     finally:
