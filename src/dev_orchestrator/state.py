@@ -103,7 +103,7 @@ class Paths:
             check_private_dir(path, what)
         self.dir.mkdir(mode=0o700, exist_ok=True)
         os.chmod(self.dir, 0o700, follow_symlinks=False)
-        for path in (self.socket, self.lock, self.spawn_lock, self.state, self.log):
+        for path in (self.socket, self.lock, self.spawn_lock, self.state, self.journal, self.log):
             check_not_dir(path)
 
 
@@ -229,18 +229,36 @@ class SpawnJournal:
         self.run_token = run_token
         self.seq = 0
         self._fd: int | None = None
+        self._size = 0  # bytes of whole lines in the file
 
     def append(self, service: str, record: dict[str, Any]) -> int:
-        """Record one service's spawn; OSError (a full disk) is the caller's to handle."""
+        """Record one service's spawn; OSError (a full disk) is the caller's to handle.
+
+        Never through a symlink (O_NOFOLLOW: ``Paths.ensure`` refuses one first); a short
+        write is cut off again, so that the next line does not start in its middle.
+        """
         if self._fd is None:
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        self.seq += 1
-        line = json.dumps({"seq": self.seq, "run_token": self.run_token, "service": service, "record": record},
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW
+            self._fd = os.open(self.path, flags, 0o600)
+            self._size = 0
+        line = json.dumps({"seq": self.seq + 1, "run_token": self.run_token, "service": service, "record": record},
                           sort_keys=True, separators=(",", ":")) + "\n"
         data = line.encode("utf-8")
-        if os.write(self._fd, data) != len(data):
+        try:
+            written = os.write(self._fd, data)
+        except OSError:
+            self._cut()
+            raise
+        if written != len(data):
+            self._cut()
             raise OSError(28, "short write to the state journal")
+        self._size += written
+        self.seq += 1
         return self.seq
+
+    def _cut(self) -> None:
+        with contextlib.suppress(OSError):
+            os.ftruncate(self._fd, self._size)  # type: ignore[arg-type]
 
     def covered(self, seq: int) -> None:
         """A full state written with ``journal_seq`` = ``seq`` is on disk: empty the journal when
@@ -248,6 +266,7 @@ class SpawnJournal:
         if self._fd is not None and seq == self.seq:
             with contextlib.suppress(OSError):
                 os.ftruncate(self._fd, 0)
+                self._size = 0
 
     def close(self) -> None:
         if self._fd is not None:
@@ -256,11 +275,18 @@ class SpawnJournal:
             self._fd = None
 
 
-def _apply_journal(path: Path, data: dict[str, Any]) -> None:
-    """Lay the spawns recorded after ``data`` was written over its services."""
+def _read_journal(path: Path) -> bytes:
+    """The journal beside state file ``path`` (read before the state: a full write and the
+    emptying of the journal between the two reads then lose nothing)."""
     try:
-        raw = path.with_name(JOURNAL_NAME).read_bytes()
+        return path.with_name(JOURNAL_NAME).read_bytes()
     except OSError:
+        return b""
+
+
+def _apply_journal(raw: bytes, data: dict[str, Any]) -> None:
+    """Lay the spawns recorded after ``data`` was written over its services."""
+    if not raw:
         return
     token, after = data.get("run_token"), data.get("journal_seq") or 0
     services, order = data["services"], data.get("order")
@@ -294,6 +320,7 @@ def read_state(path: Path) -> dict[str, Any] | None:
 
 def load_state(path: Path) -> dict[str, Any] | None:
     """The last state written; None when there is none; StateUnreadable when it is broken."""
+    journal = _read_journal(path)
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -309,7 +336,7 @@ def load_state(path: Path) -> dict[str, Any] | None:
     services = data.get("services")
     if not isinstance(services, dict) or not all(isinstance(r, dict) for r in services.values()):
         raise StateUnreadable(f"{path} has no valid services table")
-    _apply_journal(path, data)
+    _apply_journal(journal, data)
     return data
 
 

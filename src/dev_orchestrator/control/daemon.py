@@ -19,6 +19,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -71,6 +72,9 @@ class Supervisor(Following):
         self.marker_prefix = f"{paths.project_id}:{self.token}"
         self.state_problem: str | None = None
         self.journal = SpawnJournal(paths.journal, self.token)
+        self._generation = 0  # snapshots taken, numbered in order
+        self._written_generation = 0  # the newest one on disk
+        self._write_lock = threading.Lock()  # the writer's thread and the loop's own writes
         self._boot_time = boot_time()
         self._create_time = psutil.Process().create_time()
         self.web = WebDashboard(self)  # served on the first POST /v1/dashboard
@@ -130,18 +134,29 @@ class Supervisor(Following):
                 {"replica": index, **protocol.status_record(rep)} for index, rep in replicas]
         return record
 
+    def _next_generation(self) -> int:
+        self._generation += 1
+        return self._generation
+
     def write_state_now(self, extra: dict[str, Any] | None = None, *, data: dict[str, Any] | None = None,
-                        in_thread: bool = False) -> bool:
+                        generation: int = 0, in_thread: bool = False) -> bool:
         """Write state.json; a failure (full disk, read-only folder) is logged, not raised.
 
-        ``data``: a snapshot taken on the event loop (the write itself may run in a thread,
-        ``in_thread``: then the caller empties the journal, on the loop, where spawns are
-        appended to it).
+        ``data``: a snapshot taken on the event loop, ``generation`` its number from
+        ``_next_generation`` (the write itself may run in a thread, ``in_thread``: then the
+        caller empties the journal, on the loop, where spawns are appended to it). A write
+        of an older snapshot that comes after a newer one's (a thread's, finishing after
+        the final write at shutdown) is dropped: the newer state stays on disk.
         """
+        if data is None:
+            generation = self._next_generation()
+            data = self.snapshot()
         try:
-            if data is None:
-                data = self.snapshot()
-            write_state(self.paths.state, data | (extra or {}))
+            with self._write_lock:
+                if generation <= self._written_generation:
+                    return True
+                write_state(self.paths.state, data | (extra or {}))
+                self._written_generation = generation
         except OSError as exc:
             if self.state_problem is None:
                 log.error("cannot write %s: %s (will retry)", self.paths.state, exc)
@@ -163,12 +178,13 @@ class Supervisor(Following):
             await asyncio.sleep(STATE_DEBOUNCE)
             self._dirty.clear()
             try:
+                generation = self._next_generation()
                 data = self.snapshot()
             except Exception:  # a bug here must not end the supervisor (and orphan its services)
                 log.exception("cannot take a state snapshot")
                 await asyncio.sleep(retry)
                 continue
-            if await asyncio.to_thread(self.write_state_now, data=data, in_thread=True):
+            if await asyncio.to_thread(self.write_state_now, data=data, generation=generation, in_thread=True):
                 self.journal.covered(data["journal_seq"])
                 retry = STATE_RETRY_FIRST
             else:

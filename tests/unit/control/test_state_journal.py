@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from dev_orchestrator.state import JOURNAL_NAME, SpawnJournal, load_state, write_state
 
@@ -59,4 +60,44 @@ def test_a_journal_left_by_an_earlier_supervisor_is_emptied_at_the_first_spawn(t
     journal = SpawnJournal(tmp_path / JOURNAL_NAME, "new")
     journal.append("a", {"pid": 8})
     assert [json.loads(x)["run_token"] for x in (tmp_path / JOURNAL_NAME).read_text().splitlines()] == ["new"]
+    journal.close()
+
+
+def test_the_journal_is_never_written_through_a_symlink(tmp_path: Path) -> None:
+    import pytest
+
+    from dev_orchestrator.errors import UsageError
+    from dev_orchestrator.state import Paths
+
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    paths = Paths(tmp_path)
+    paths.dir.mkdir(mode=0o700)
+    paths.journal.symlink_to(victim)
+    with pytest.raises(UsageError, match="symlink"):
+        paths.ensure()
+    with pytest.raises(OSError):
+        SpawnJournal(paths.journal, "run-1").append("a", {"pid": 1})
+    assert victim.read_text() == "precious\n"
+
+
+def test_a_short_write_is_cut_off_so_the_next_line_reads(tmp_path: Path, monkeypatch: Any) -> None:
+    import dev_orchestrator.state as state
+
+    path = _state(tmp_path, 0)
+    journal = SpawnJournal(tmp_path / JOURNAL_NAME, "run-1")
+    journal.append("a", {"pid": 1})
+    real_write = state.os.write
+    monkeypatch.setattr(state.os, "write", lambda fd, data: real_write(fd, data[:10]))  # a disk filling up
+    try:
+        journal.append("b", {"pid": 2})
+    except OSError as exc:
+        assert "short write" in str(exc)
+    else:
+        raise AssertionError("a short write must fail")
+    monkeypatch.setattr(state.os, "write", real_write)
+    journal.append("c", {"pid": 3})
+    data = load_state(path)
+    assert data is not None
+    assert {n: r["pid"] for n, r in data["services"].items() if r.get("pid")} == {"a": 1, "c": 3}
     journal.close()
