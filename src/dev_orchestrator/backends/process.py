@@ -198,7 +198,7 @@ class ProcessHandle:
         # A grandchild holding the pipe open must not block us forever: after a second its
         # output is no longer read.
         await asyncio.wait([self._protocol.drained], timeout=1.0)
-        self._protocol.stop_reading()
+        self._protocol.finish()
         self.sink.flush()
         self._status = ExitStatus(None, -code) if code < 0 else ExitStatus(code)
         return self._status
@@ -444,14 +444,16 @@ class _Protocol(asyncio.SubprocessProtocol):
         if not self._open and not self.drained.done():
             self.drained.set_result(None)
 
-    def stop_reading(self) -> None:
-        """Read no more output (a process that outlived the service still holds a pipe)."""
+    def finish(self) -> None:
+        """After the exit: read no more output (a process that outlived the service may
+        still hold a pipe) and close the transport (the process is reaped already)."""
         if self._transport is None:
             return
         for fd in list(self._open):
             pipe = self._transport.get_pipe_transport(fd)
             if pipe is not None:
                 pipe.close()
+        self._transport.close()
 
     def process_exited(self) -> None:
         if not self.exited.done():
