@@ -137,14 +137,9 @@ def print_note(message: str) -> None:
 
 
 def print_error(message: str, *, hint: str | None = None) -> None:
-    color = use_color(sys.stderr)
-    mark = click.style("✗", fg="red", bold=True) if color else "error:"
-    lines = message.splitlines() or [""]
-    click.echo(f"{mark} {lines[0]}", err=True)
-    for line in lines[1:]:
-        click.echo(line, err=True)
-    for line in (hint or "").splitlines():
-        click.echo(f"  hint: {line}", err=True)
+    from .views import print_error as shared  # the quick path prints its errors with it too
+
+    shared(message, hint=hint)
 
 
 def print_warning(message: str) -> None:

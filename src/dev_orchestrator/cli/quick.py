@@ -17,7 +17,9 @@ start: its parsing, its errors and its fallbacks stay the only ones.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 import time
 from typing import Any
 
@@ -38,14 +40,44 @@ def run(argv: list[str]) -> int | None:
     began = time.perf_counter()
     try:
         paths = _paths()
-        if paths is None:
-            return None
-        output = handler(paths, names, flags, began)
-        if output is None:
-            return None
+        output = None if paths is None else handler(paths, names, flags, began)
+    except KeyboardInterrupt:
+        return _aborted()
+    except Exception:  # nothing printed yet: the full CLI runs it again and says what it is
+        return None
+    if output is None:
+        return None
+    try:
         return int(output())
     except KeyboardInterrupt:
-        return 130
+        return _aborted()
+    except BrokenPipeError:  # `status | head`: the reader left; quiet, exit 1 (as click does)
+        _quiet_stdout()
+        return 1
+    except Exception as exc:  # a bug while printing: as the full CLI says it (app.run)
+        from .views import print_error
+
+        print_error(f"internal error: {type(exc).__name__}: {exc}",
+                    hint="run again with --debug for the traceback, and report it")
+        return 1
+
+
+def _aborted() -> int:
+    """Ctrl-C: a new line after the terminal's ^C and "aborted", exit 130 (as click does)."""
+    from .views import print_error
+
+    sys.stderr.write("\n")
+    print_error("aborted")
+    return 130
+
+
+def _quiet_stdout() -> None:
+    """Standard output to /dev/null, so that the flush at exit does not fail again."""
+    import os
+
+    with contextlib.suppress(OSError, ValueError, AttributeError):  # a stream without a file
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 def _parse(command: str, args: list[str]) -> tuple[list[str], dict[str, Any]] | None:
@@ -59,12 +91,12 @@ def _parse(command: str, args: list[str]) -> tuple[list[str], dict[str, Any]] | 
             flags[arg] = True
         elif command == "logs" and arg in ("-n", "--lines"):
             value = next(rest, None)
-            if value is None or not value.isdigit():
+            if value is None or not value.isdecimal():
                 return None
             flags["lines"] = int(value)
         elif command == "logs" and (arg.startswith("--lines=") or (arg.startswith("-n") and len(arg) > 2)):
             value = arg[8:] if arg.startswith("--lines=") else arg[2:]
-            if not value.isdigit():
+            if not value.isdecimal():
                 return None
             flags["lines"] = int(value)
         elif arg.startswith("-") or not arg:

@@ -41,6 +41,14 @@ def echo(text: str = "") -> None:
     sys.stdout.write(text + "\n")
 
 
+def print_error(message: str, *, hint: str | None = None) -> None:
+    """``✗ message`` (``error:`` without colour) and its hint lines, on standard error."""
+    mark = ansi("✗", fg="red", bold=True) if use_color(sys.stderr) else "error:"
+    lines = message.splitlines() or [""]
+    out = [f"{mark} {lines[0]}", *lines[1:], *(f"  hint: {line}" for line in (hint or "").splitlines())]
+    sys.stderr.write("\n".join(out) + "\n")
+
+
 # -- status ---------------------------------------------------------------------------------
 
 STATUS_JSON_KEYS = ("state", "health", "runtime", "pid", "container", "image", "started_at", "restarts",

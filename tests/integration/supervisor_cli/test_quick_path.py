@@ -174,3 +174,40 @@ def test_the_quick_commands_are_the_ones_the_entry_point_offers_it() -> None:
     from dev_orchestrator.cli.quick import _HANDLERS
 
     assert set(QUICK_COMMANDS) == set(_HANDLERS)
+
+
+def test_a_reader_that_leaves_a_bad_count_and_a_vanished_folder_end_as_in_the_full_cli(
+        project: Project, ports: list[int]) -> None:
+    """`logs | head -1` ends quietly with exit 1; `-n ²` is click's usage error; a working
+    folder removed under the command is the full CLI's "internal error", not a traceback."""
+    _stack(project, ports)
+    (project.root / "logs").mkdir(mode=0o700)
+    (project.root / "logs" / "web.log").write_text(
+        "".join(f"2026-12-04T10:00:00.{i % 1000:03d} line {i} {'x' * 60}\n" for i in range(20000)))
+    codes = []
+    for quick in (True, False):
+        env = {**os.environ, "NO_COLOR": "1", "DEV_ORCHESTRATOR_QUICK": "1" if quick else "0"}
+        proc = subprocess.Popen([sys.executable, "-m", "dev_orchestrator.cli", "logs", "-n", "20000"],
+                                cwd=project.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert proc.stdout is not None and proc.stderr is not None
+        assert proc.stdout.readline().endswith(b"line 0 " + b"x" * 60 + b"\n")
+        proc.stdout.close()  # as `head -1` does
+        err = proc.stderr.read().decode()
+        codes.append(proc.wait(timeout=30))
+        assert "Traceback" not in err and "BrokenPipe" not in err, (quick, err)
+    # 1 where the write fails with EPIPE (click's code); where the kernel's SIGPIPE ends the
+    # process first, as on some machines, both end the same way all the same
+    assert codes[0] == codes[1] and codes[0] in (0, 1), codes
+
+    quick, full = _both(project, "logs", "-n", "²")
+    assert quick.returncode == full.returncode == 2 and quick.stderr == full.stderr and "Traceback" not in quick.stderr
+
+    gone = project.root / "gone"
+    outputs = []
+    for flag in ("1", "0"):
+        script = f'mkdir "{gone}" && cd "{gone}" && rmdir "{gone}" && exec "$0" -m dev_orchestrator.cli status'
+        env = {**os.environ, "NO_COLOR": "1", "DEV_ORCHESTRATOR_QUICK": flag}
+        outputs.append(subprocess.run(["sh", "-c", script, sys.executable], env=env, capture_output=True, text=True,
+                                      timeout=60))
+    assert outputs[0].returncode == outputs[1].returncode != 0
+    assert outputs[0].stderr == outputs[1].stderr and "Traceback" not in outputs[0].stderr, outputs[0].stderr
