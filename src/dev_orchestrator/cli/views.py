@@ -12,6 +12,8 @@ import sys
 import time
 from typing import Any
 
+from ..control.protocol import age, memory
+
 PALETTE = ("cyan", "yellow", "green", "magenta", "blue", "bright_cyan", "bright_yellow", "bright_green",
            "bright_magenta", "bright_blue", "red", "bright_red")
 _COLORS = {"black": 30, "red": 31, "green": 32, "yellow": 33, "blue": 34, "magenta": 35, "cyan": 36, "white": 37}
@@ -100,22 +102,10 @@ def only(data: dict[str, Any], names: list[str]) -> None:
 
 
 def _age(iso: str | None) -> str:
-    if not iso:
-        return "-"
-    from datetime import datetime
-
-    seconds_up = time.time() - datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
-    if seconds_up < 60:
-        return f"{int(seconds_up)}s"
-    if seconds_up < 3600:
-        return f"{int(seconds_up // 60)}m"
-    return f"{int(seconds_up // 3600)}h{int(seconds_up % 3600 // 60):02d}m"
+    return age(iso, time.time())
 
 
-def _mem(value: int | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value / 1e6:.0f} MB" if value < 1e9 else f"{value / 1e9:.1f} GB"
+_mem = memory
 
 
 STATE_COLORS = {"running": "green", "starting": "yellow", "stopping": "yellow", "failed": "red", "exited": "white"}

@@ -88,7 +88,7 @@ class TreeComposer:
                 if not stack:
                     root = scalar
                     continue
-                parent = stack[-1]
+                parent = stack[-1]  # self.add(scalar, 1, 0), inlined: most values are scalars
                 parent.size += 1
                 if parent.mapping:
                     if parent.key is None:

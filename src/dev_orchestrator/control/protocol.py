@@ -21,6 +21,31 @@ def iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+# How the protocol's values read for people: `status`, the dashboards.
+
+
+def age(iso: str | None, now: float) -> str:
+    """``42s``, ``12m``, ``3h05m`` since ``iso``; ``-`` without one."""
+    if not iso:
+        return "-"
+    try:
+        began = datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return "-"
+    up = max(0.0, now - began)
+    if up < 60:
+        return f"{int(up)}s"
+    if up < 3600:
+        return f"{int(up // 60)}m"
+    return f"{int(up // 3600)}h{int(up % 3600 // 60):02d}m"
+
+
+def memory(value: int | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value / 1e6:.0f} MB" if value < 1e9 else f"{value / 1e9:.1f} GB"
+
+
 def status_record(status: Any) -> dict[str, Any]:
     """One service's status in the JSON contract (DESIGN.md section 3)."""
     return {

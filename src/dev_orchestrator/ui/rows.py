@@ -9,36 +9,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
+
+from ..control.protocol import age as age  # shared with `status` (cli/views.py)
+from ..control.protocol import memory as memory
 
 COLUMNS = ("SERVICE", "RUNTIME", "STATE", "HEALTH", "PID/CONTAINER", "UPTIME", "RESTARTS", "PORTS", "CPU",
            "MEM", "MARKS")
 STATE_STYLES = {"running": "green", "starting": "yellow", "stopping": "yellow", "failed": "bold red",
                 "exited": "dim", "stopped": "dim"}
 HEALTH_STYLES = {"healthy": "green", "unhealthy": "bold red", "starting": "yellow"}
-
-
-def age(iso: str | None, now: float) -> str:
-    """``42s``, ``12m``, ``3h05m`` since ``iso``; ``-`` without one."""
-    if not iso:
-        return "-"
-    try:
-        began = datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return "-"
-    up = max(0.0, now - began)
-    if up < 60:
-        return f"{int(up)}s"
-    if up < 3600:
-        return f"{int(up // 60)}m"
-    return f"{int(up // 3600)}h{int(up % 3600 // 60):02d}m"
-
-
-def memory(value: int | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value / 1e6:.0f} MB" if value < 1e9 else f"{value / 1e9:.1f} GB"
 
 
 def url(port: int) -> str:
