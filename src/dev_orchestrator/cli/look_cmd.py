@@ -202,7 +202,7 @@ def logs(services: tuple[str, ...], file: Path | None, env: str | None, docker: 
     """Show service logs merged in time order with coloured prefixes."""
     from ..errors import UsageError
     from ..logs.reader import follow as follow_lines
-    from ..logs.reader import followers, last_lines
+    from ..logs.reader import follow_text, followers, last_lines
 
     _path, paths = _paths(file)
     available = sorted(p.name[:-4] for p in paths.logs.glob("*.log")) if paths.logs.is_dir() else []
@@ -224,9 +224,14 @@ def logs(services: tuple[str, ...], file: Path | None, env: str | None, docker: 
     out.flush()
     if follow:
         try:
-            for batch in follow_lines(watching):
-                printer.show_all(batch)
-                out.flush()
+            if len(watching) == 1:  # nothing to merge: whole blocks, formatted at once
+                for blocks in follow_text(watching[0]):
+                    printer.show_text(watching[0].service, blocks)
+                    out.flush()
+            else:
+                for batch in follow_lines(watching):
+                    printer.show_all(batch)
+                    out.flush()
         except KeyboardInterrupt:
             return 0
     return 0

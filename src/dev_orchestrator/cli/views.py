@@ -8,6 +8,7 @@ NO_COLOR.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from typing import Any
@@ -212,6 +213,37 @@ class LogLines:
 
     def show_all(self, lines: list[Any]) -> None:
         """Many lines in one write (a write a line cost more than the rest of `logs -f`)."""
+        self.out.write(self._format(lines))
+
+    def _format(self, lines: list[Any]) -> str:
         prefixes = self.prefixes
-        self.out.write("".join([f"{s[11:23] if len(s) >= 23 else s} {prefixes[service]} {text}\n"
-                                for s, service, text in lines]))
+        return "".join([f"{s[11:23] if len(s) >= 23 else s} {prefixes[service]} {text}\n"
+                        for s, service, text in lines])
+
+    def show_text(self, service: str, blocks: list[str]) -> None:
+        """Blocks of one service's lines as written (logs.reader ``poll_text``), in one write.
+
+        A block whose every line carries the sink's time stamp and some text, and no carriage
+        return, is cut at the stamps by one split in C and put together again with the
+        prefix (3-4 times faster than line by line: `logs -f` keeps up with a service
+        writing millions of lines); any other block goes line by line, as ``show_all``.
+        Both give the same text (tests/unit/cli/test_log_lines.py).
+        """
+        from ..logs.reader import parse
+
+        middle = f" {self.prefixes[service]} "
+        out = []
+        for block in blocks:
+            if "\r" not in block:
+                parts = _STAMP.split(block)  # ["", clock, text + "\n", clock, text, ...]
+                if not parts[0] and len(parts) == 2 * (block.count("\n") + 1) + 1:
+                    parts[1::2] = [clock + middle for clock in parts[1::2]]
+                    out.append("".join(parts) + "\n")
+                    continue
+            out.append(self._format([parse(service, raw) for raw in block.split("\n")]))
+        self.out.write("".join(out))
+
+
+# The sink's time stamp at the start of a line, as logs.reader.parse reads it: the date with
+# "-" and "T" at their places, the clock (12 characters, kept), one separator.
+_STAMP = re.compile(r"^.{4}-.{5}T(.{12}).", re.MULTILINE)

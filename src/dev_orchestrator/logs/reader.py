@@ -151,11 +151,16 @@ class Follower:
     @gc_paused()  # up to 8 MB of lines at once, as in last_lines
     def poll(self) -> list[LogLine]:
         """The lines written since the last poll (at most about ``POLL_BYTES`` of them)."""
+        return [parse(self.service, raw) for block in self.poll_text() for raw in block.split("\n")]
+
+    def poll_text(self) -> list[str]:
+        """``poll`` before parsing: blocks of whole lines as written, ``"\n"`` between the
+        lines of a block and none after its last (for a reader that formats whole blocks)."""
         if self._fh is None:
             self._open(at_end=False)
             if self._fh is None:
                 return []
-        out: list[LogLine] = []
+        out: list[str] = []
         budget = POLL_BYTES
         while True:
             # Look before reading: once the name has moved on, the file held is complete.
@@ -170,25 +175,28 @@ class Follower:
                 self._partial = b""
             data = self._fh.read(budget)
             budget -= len(data)
-            out.extend(self._lines(data))
+            block = self._lines(data)
+            if block is not None:
+                out.append(block)
             if budget <= 0 or not moved:
                 return out
             if self._partial:  # a finished file's last line, even without its newline
-                out.append(parse(self.service, self._partial.decode(errors="replace")))
+                out.append(self._partial.decode(errors="replace"))
                 self._partial = b""
             if not self._advance():
                 return out
 
-    def _lines(self, data: bytes) -> list[LogLine]:
+    def _lines(self, data: bytes) -> str | None:
+        """The whole lines ``data`` completes, as one block (None: no line ended)."""
         if not data:
-            return []
+            return None
         data = self._partial + data
         cut = data.rfind(b"\n")
         if cut < 0:
             self._partial = data
-            return []
+            return None
         self._partial = data[cut + 1 :]
-        return [parse(self.service, raw) for raw in data[:cut].decode(errors="replace").split("\n")]
+        return data[:cut].decode(errors="replace")
 
     def _advance(self) -> bool:
         """Switch to the file written right after the (finished) one held; False: not found yet."""
@@ -259,6 +267,20 @@ class Follower:
 def followers(logs_dir: Path, services: list[str]) -> list[Follower]:
     """Followers positioned at the current end of each log (open them before reading the tail)."""
     return [Follower(s, logs_dir / f"{s}.log") for s in services]
+
+
+def follow_text(follower: Follower, *, interval: float = 0.1) -> Iterator[list[str]]:
+    """One follower's new lines as ``poll_text`` blocks, a list per poll, until interrupted
+    (nothing to merge with: the reader formats whole blocks)."""
+    try:
+        while True:
+            blocks = follower.poll_text()
+            if blocks:
+                yield blocks
+            else:
+                time.sleep(interval)
+    finally:
+        follower.close()
 
 
 def follow(watching: list[Follower], *, interval: float = 0.1) -> Iterator[list[LogLine]]:
