@@ -287,12 +287,8 @@ def floor(stack: Stack, timeout: float = 300) -> float:
             stop_tree(proc)
 
 
-def log_throughput(root: Path, megabytes: int) -> dict[str, float]:
-    total = megabytes * 1024 * 1024
-    (root / "writer.py").write_text(WRITER)
-    writer = [sys.executable, "-I", "-S", str(root / "writer.py"), str(total)]
-    expected_lines = None
-    # cat into a file
+def writer_into_file(root: Path, writer: list[str]) -> tuple[float, int, int]:
+    """The writer piped into ``cat > file``: seconds, lines and bytes it wrote."""
     began = time.monotonic()
     with open(root / "cat.out", "wb") as out:
         w = subprocess.Popen(writer, stdout=subprocess.PIPE)
@@ -301,11 +297,19 @@ def log_throughput(root: Path, megabytes: int) -> dict[str, float]:
         w.stdout.close()
         c.wait()
         w.wait()
-    cat_s = time.monotonic() - began
+    took = time.monotonic() - began
     with open(root / "cat.out", "rb") as fh:
-        expected_lines = sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
+        lines = sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
     size = os.path.getsize(root / "cat.out")
     (root / "cat.out").unlink()
+    return took, lines, size
+
+
+def log_throughput(root: Path, megabytes: int) -> dict[str, float]:
+    total = megabytes * 1024 * 1024
+    (root / "writer.py").write_text(WRITER)
+    writer = [sys.executable, "-I", "-S", str(root / "writer.py"), str(total)]
+    cat_s, expected_lines, size = writer_into_file(root, writer)
     # ours: the writer is a service; up prints every line (to /dev/null) and logs it to a file
     proj = root / "logproj"
     proj.mkdir()

@@ -25,27 +25,11 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from engine_bench import WRITER, machine  # noqa: E402
+from engine_bench import WRITER, machine, writer_into_file  # noqa: E402
 
 BIN = Path(sys.executable).parent
 CLI = str(BIN / "dev-orchestrator")
 ENV = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "ZYRON_ENV")}
-
-
-def writer_alone(root: Path, argv: list[str]) -> tuple[float, int]:
-    began = time.monotonic()
-    with open(root / "cat.out", "wb") as out:
-        w = subprocess.Popen(argv, stdout=subprocess.PIPE)
-        c = subprocess.Popen(["cat"], stdin=w.stdout, stdout=out)
-        assert w.stdout is not None
-        w.stdout.close()
-        c.wait()
-        w.wait()
-    took = time.monotonic() - began
-    with open(root / "cat.out", "rb") as fh:
-        lines = sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
-    (root / "cat.out").unlink()
-    return took, lines
 
 
 def one_run(proj: Path, expected: int) -> tuple[float, float]:
@@ -90,7 +74,7 @@ def main() -> None:
         root = Path(tmp)
         (root / "writer.py").write_text(WRITER)
         argv = [sys.executable, "-I", "-S", str(root / "writer.py"), str(args.mb * 1024 * 1024)]
-        alone, lines = writer_alone(root, argv)
+        alone, lines, _size = writer_into_file(root, argv)
         proj = root / "proj"
         proj.mkdir()
         (proj / "services.yaml").write_text(yaml.safe_dump({
